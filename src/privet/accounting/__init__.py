@@ -1,0 +1,1 @@
+"""privet.accounting (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""privet.audit (see docs/architecture.md)."""

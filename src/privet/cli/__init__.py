@@ -1,0 +1,1 @@
+"""privet.cli (see docs/architecture.md)."""

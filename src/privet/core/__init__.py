@@ -1,0 +1,1 @@
+"""Shared foundations: the exception tree, argument checks and secure randomness."""

@@ -1,0 +1,1 @@
+"""privet.dp (see docs/architecture.md)."""

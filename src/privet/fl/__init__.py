@@ -1,0 +1,1 @@
+"""privet.fl (see docs/architecture.md)."""

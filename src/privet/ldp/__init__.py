@@ -1,0 +1,1 @@
+"""privet.ldp (see docs/architecture.md)."""

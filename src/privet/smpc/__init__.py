@@ -1,0 +1,1 @@
+"""privet.smpc (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""privet.store (see docs/architecture.md)."""

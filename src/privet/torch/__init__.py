@@ -1,0 +1,1 @@
+"""privet.torch (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""privet.transport (see docs/architecture.md)."""
