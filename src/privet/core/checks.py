@@ -12,7 +12,7 @@ Examples
 >>> check_epsilon(0.0)
 Traceback (most recent call last):
 ...
-privet.core.errors.ParameterError: epsilon must be a finite number > 0, got 0.0; pass a positive epsilon such as 1.0
+privet.core.errors.ParameterError: epsilon must be a finite number > 0, got 0.0; ...
 """
 
 from __future__ import annotations
@@ -94,9 +94,7 @@ def check_probability(
 def check_int(value: object, *, name: str, minimum: int = 0) -> int:
     """Return ``value`` as an ``int`` that is at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ParameterTypeError(
-            f"{name} must be an integer, got {type(value).__name__} {value!r}"
-        )
+        raise ParameterTypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     out = int(value)
     if out < minimum:
         raise ParameterError(f"{name} must be an integer >= {minimum}, got {out}")

@@ -5,24 +5,27 @@ builtin a caller would naturally catch, so ``except ValueError`` keeps working::
 
     Exception
     └── PrivetError
-        ├── ParameterError(PrivetError, ValueError)       a bad argument: ε ≤ 0, NaN, δ ∉ [0, 1)
-        │   └── DataError(ParameterError)                  bad data: NaN cells, unknown column, empty table
-        ├── ParameterTypeError(PrivetError, TypeError)    an argument of the wrong type
-        ├── UnsupportedEventError(PrivetError, TypeError) an accountant cannot account an event
-        ├── BudgetError(PrivetError, RuntimeError)
-        │   ├── BudgetExceededError                        the charge would overspend; nothing recorded
-        │   ├── BudgetConflictError(BudgetError, ValueError)  re-created with other limits
-        │   └── BudgetNotFoundError(BudgetError, LookupError) no budget of that name
-        ├── LedgerError(PrivetError, RuntimeError)
-        │   └── LedgerCorruptError                         not a privet ledger, or damaged
-        ├── ProtocolError(PrivetError, RuntimeError)      a peer broke the protocol
-        ├── TransportError(PrivetError, ConnectionError)  a network failure
-        │   └── PeerTimeoutError(TransportError, TimeoutError)
-        └── SecurityError(PrivetError, RuntimeError)      an insecure setting refused
+        ├── ParameterError(ValueError)          a bad argument: ε ≤ 0, NaN, δ ∉ [0, 1)
+        │   └── DataError                       bad data: NaN cells, unknown column, empty table
+        ├── ParameterTypeError(TypeError)       an argument of the wrong type
+        ├── UnsupportedEventError(TypeError)    an accountant cannot account for an event
+        ├── BudgetError(RuntimeError)
+        │   ├── BudgetExceededError             the charge would overspend; nothing recorded
+        │   ├── BudgetConflictError(ValueError) re-created with other limits
+        │   └── BudgetNotFoundError(LookupError) no budget of that name
+        ├── LedgerError(RuntimeError)
+        │   └── LedgerCorruptError              not a privet ledger, or damaged
+        ├── ProtocolError(RuntimeError)         a peer broke the protocol
+        ├── TransportError(ConnectionError)     a network failure
+        │   └── PeerTimeoutError(TimeoutError)
+        └── SecurityError(RuntimeError)         an insecure setting refused
 
     UserWarning
     └── PrivetWarning
-        └── InsecureRandomWarning                          a seeded (predictable) generator was made
+        └── InsecureRandomWarning               a seeded (predictable) generator was made
+
+The builtin in brackets is the second base class of each (``ParameterError`` is
+``class ParameterError(PrivetError, ValueError)``).
 
 Messages name the bad value and the fix. They never contain a secret, a share, a key or a
 raw record: an error may end up in a log that the data's owner cannot control.
