@@ -22,7 +22,7 @@ True
 >>> LaplaceEvent(epsilon=-1)
 Traceback (most recent call last):
 ...
-privet.core.errors.ParameterError: epsilon must be a finite number > 0, got -1.0; pass a positive epsilon such as 1.0
+privet.core.errors.ParameterError: epsilon must be a finite number > 0, got -1.0; ...
 """
 
 from __future__ import annotations

@@ -1,0 +1,57 @@
+"""The ``privet`` command: one entry point for every room.
+
+Examples
+--------
+>>> from typer.testing import CliRunner
+>>> result = CliRunner().invoke(app, ["--version"])
+>>> result.output.startswith("privet ")
+True
+"""
+
+from __future__ import annotations
+
+import typer
+
+from privet import __version__
+from privet.cli.budget import budget_app
+from privet.cli.demo import demo
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="privet",
+    help=(
+        "privet: learn from sensitive data without seeing it. Privacy budgets in a "
+        "persisted ledger, DP accounting, and (as the project grows) central and local DP, "
+        "SMPC, DP training, federated learning and audits."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(budget_app, name="budget")
+app.command("demo")(demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"privet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print privet's version and exit.",
+    ),
+) -> None:
+    """privet: learn from sensitive data without seeing it."""
+
+
+def main() -> None:
+    """Run the ``privet`` command line (the console-script entry point)."""
+    app()

@@ -1,0 +1,122 @@
+"""``privet demo``: the seed's scenario, played with the parts that exist so far.
+
+Today it shows the foundation: a persisted ledger, budgets under fully adaptive filters,
+charges, an overspend refused before anything is released, and the privacy of a DP-SGD run
+fixed in advance. Each later room adds its step of the seed's scenario here.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.panel import Panel
+
+from privet.accounting import (
+    GaussianEvent,
+    LaplaceEvent,
+    PoissonSampledEvent,
+    SelfComposedEvent,
+    calibrate_noise_multiplier,
+    dpsgd_epsilon,
+)
+from privet.cli.output import budget_table, console, history_table, reported_errors
+from privet.core.errors import BudgetExceededError
+from privet.store import Ledger
+
+__all__ = ["demo"]
+
+
+def _step(title: str, text: str) -> None:
+    console.print()
+    console.print(Panel(text, title=title, title_align="left", expand=False))
+
+
+def _hospital_statistics(led: Ledger) -> None:
+    _step(
+        "Seed step 2 · hospital statistics under a privacy budget",
+        "A hospital allows its tables ε = 1.0 in total (pure DP, basic filter).\n"
+        "Each release is charged to the ledger [bold]before[/] any noise is drawn.",
+    )
+    stats = led.budget("hospital-stats", epsilon=1.0)
+    for label, eps in [
+        ("count of patients", 0.3),
+        ("mean age", 0.3),
+        ("histogram of tumour grade", 0.3),
+    ]:
+        charge = stats.charge(LaplaceEvent(epsilon=eps), label=label)
+        console.print(f"  charged {label!r}: ε = {charge.epsilon:g}")
+    try:
+        stats.charge(LaplaceEvent(epsilon=0.3), label="mean age, asked again")
+    except BudgetExceededError as exc:
+        console.print(f"  [bold red]refused[/]: {exc}")
+    console.print(history_table(stats))
+
+
+def _adaptive_filters(led: Ledger) -> None:
+    _step(
+        "Budgets for analysts who pick each query after seeing the last",
+        "Interactive queries compose adaptively, so the ledger uses privacy filters.\n"
+        "How many Laplace(ε = 0.1) queries fit in ε = 10, δ = 1e-6?\n"
+        "basic: Rogers et al. 2016; advanced: Whitehouse et al. 2023; rdp: Feldman & Zrnic 2021.",
+    )
+    for name, filt in [
+        ("analyst-basic", "basic"),
+        ("analyst-advanced", "advanced"),
+        ("analyst-rdp", "rdp"),
+    ]:
+        budget = led.budget(name, epsilon=10.0, delta=1e-6, filter=filt)
+        admitted = 0
+        while True:
+            try:
+                budget.charge(LaplaceEvent(epsilon=0.1), label=f"query {admitted + 1}")
+            except BudgetExceededError:
+                break
+            admitted += 1
+        console.print(f"  {filt:9s} filter admitted {admitted} queries")
+
+
+def _dpsgd(led: Ledger) -> None:
+    _step(
+        "One DP-SGD run, fixed in advance (seed step 3, accounting only)",
+        "60,000 records, batches of 256 (Poisson), 60 epochs, δ = 1e-5.\n"
+        "The run's steps are fixed before it starts, so PLD may price it as one event.",
+    )
+    q, steps, delta = 256 / 60_000, 14_062, 1e-5
+    eps_pld = dpsgd_epsilon(noise_multiplier=1.1, sample_rate=q, steps=steps, delta=delta)
+    eps_rdp = dpsgd_epsilon(
+        noise_multiplier=1.1, sample_rate=q, steps=steps, delta=delta, method="rdp"
+    )
+    console.print(f"  σ = 1.1: ε = {eps_pld:.4f} (PLD) vs {eps_rdp:.4f} (RDP)")
+    sigma = calibrate_noise_multiplier(target_epsilon=2.0, delta=delta, sample_rate=q, steps=steps)
+    console.print(f"  noise multiplier for ε ≤ 2.0: σ = {sigma:.4f}")
+    training = led.budget("model-training", epsilon=3.0, delta=delta, filter="basic")
+    run = SelfComposedEvent(
+        event=PoissonSampledEvent(
+            sampling_probability=q, event=GaussianEvent(noise_multiplier=sigma)
+        ),
+        count=steps,
+    )
+    charge = training.charge(run, label="DP-SGD, 60 epochs", delta=delta)
+    console.print(
+        f"  charged the whole run as one step: ε = {charge.epsilon:.4f}, δ = {charge.delta:g}"
+    )
+
+
+def demo(
+    ledger: Path | None = typer.Option(
+        None, "--ledger", help="Keep the demo's ledger in this file (default: a temporary one)."
+    ),
+) -> None:
+    """Play the seed's scenario with the parts privet has so far."""
+    console.print("[bold]privet demo[/]: learning from sensitive data without seeing it")
+    with reported_errors(), tempfile.TemporaryDirectory(prefix="privet-demo-") as tmp:
+        path = ledger if ledger is not None else Path(tmp) / "ledger.sqlite"
+        with Ledger(path) as led:
+            _hospital_statistics(led)
+            _adaptive_filters(led)
+            _dpsgd(led)
+            console.print()
+            console.print(budget_table(led.budgets(), title=f"Ledger {path}"))
+    console.print("\n[bold green]demo finished[/]")
