@@ -14,18 +14,8 @@ Examples
 0.95
 """
 
-from privet.accounting.accountants import (
-    DEFAULT_RDP_ORDERS,
-    Accountant,
-    AdvancedCompositionAccountant,
-    BasicCompositionAccountant,
-    PLDAccountant,
-    RDPAccountant,
-    amplified_epsilon,
-    epsilon_at_delta,
-    pure_epsilon,
-    rdp_curve,
-)
+from privet.accounting.accountants import DEFAULT_RDP_ORDERS, Accountant, amplified_epsilon
+from privet.accounting.composition import AdvancedCompositionAccountant, BasicCompositionAccountant
 from privet.accounting.dpsgd import calibrate_noise_multiplier, dpsgd_epsilon
 from privet.accounting.events import (
     ComposedEvent,
@@ -56,6 +46,9 @@ from privet.accounting.filters import (
     default_filter,
     make_filter,
 )
+from privet.accounting.pld import PLDAccountant
+from privet.accounting.pricing import epsilon_at_delta, pure_epsilon, rdp_curve
+from privet.accounting.rdp import RDPAccountant
 from privet.accounting.translate import to_dp_accounting
 
 __all__ = [

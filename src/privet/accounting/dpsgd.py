@@ -25,8 +25,10 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from privet.accounting.accountants import Accountant, PLDAccountant, RDPAccountant
+from privet.accounting.accountants import Accountant
 from privet.accounting.events import GaussianEvent, PoissonSampledEvent, SelfComposedEvent
+from privet.accounting.pld import PLDAccountant
+from privet.accounting.rdp import RDPAccountant
 from privet.core.checks import check_delta, check_epsilon, check_int, check_positive
 from privet.core.checks import check_probability as _check_probability
 from privet.core.errors import ParameterError, ParameterTypeError

@@ -92,7 +92,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from privet.accounting.accountants import epsilon_at_delta, pure_epsilon, rdp_curve
 from privet.accounting.events import (
     ComposedEvent,
     EpsilonDeltaEvent,
@@ -100,6 +99,7 @@ from privet.accounting.events import (
     PrivacyEvent,
     SelfComposedEvent,
 )
+from privet.accounting.pricing import epsilon_at_delta, pure_epsilon, rdp_curve
 from privet.core.checks import check_delta, check_epsilon, check_finite
 from privet.core.errors import (
     BudgetExceededError,
