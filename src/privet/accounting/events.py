@@ -159,17 +159,24 @@ class DiscreteGaussianEvent(PrivacyEvent):
     """The discrete Gaussian N_Z(0, σ²) on integers with integer L2-sensitivity.
 
     Canonne, Kamath, Steinke 2020 (arXiv:2004.00010), Theorem 4 (in v4): it satisfies
-    ρ-zCDP with ρ = sensitivity² / (2σ²).
+    ρ-zCDP with ρ = sensitivity² / (2σ²), also for a vector of ``dimension`` independent
+    coordinates under L2-sensitivity (zCDP composes over the coordinates). The exact
+    (ε, δ) of their Theorem 7 is for one coordinate only, so an event with
+    ``dimension > 1`` is priced through zCDP, never by the one-coordinate PLD.
     """
 
     kind: ClassVar[str] = "discrete_gaussian"
     sigma: float
     sensitivity: int = 1
+    dimension: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sigma", check_positive(self.sigma, name="sigma"))
         object.__setattr__(
             self, "sensitivity", check_int(self.sensitivity, name="sensitivity", minimum=1)
+        )
+        object.__setattr__(
+            self, "dimension", check_int(self.dimension, name="dimension", minimum=1)
         )
 
 

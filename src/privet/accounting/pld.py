@@ -104,6 +104,12 @@ class PLDAccountant(Accountant):
         if isinstance(leaf, LaplaceEvent | GaussianEvent | DiscreteLaplaceEvent):
             return to_dp_accounting(leaf)
         if isinstance(leaf, DiscreteGaussianEvent):
+            if leaf.dimension > 1:
+                # CKS20's exact PLD is for one coordinate; a vector is priced by zCDP (RDP).
+                raise UnsupportedEventError(
+                    "PLDAccountant prices the discrete Gaussian of one coordinate only; a "
+                    f"vector (dimension={leaf.dimension}) is priced by RDPAccountant (zCDP)"
+                )
             sigma, sensitivity = leaf.sigma, leaf.sensitivity
             return lambda: pld_lib.from_discrete_gaussian_mechanism(
                 sigma, sensitivity=sensitivity, value_discretization_interval=vdi

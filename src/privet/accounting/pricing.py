@@ -96,6 +96,8 @@ def rdp_curve(event: PrivacyEvent, orders: Sequence[float]) -> np.ndarray:
 def epsilon_at_delta(event: PrivacyEvent, *, delta: float) -> float:
     """Return the tightest ε of ``event`` at ``delta`` (PLD; capped by pure ε when pure).
 
+    Events PLD cannot price exactly (a multivariate discrete Gaussian) are priced by RDP.
+
     Parameters
     ----------
     event : PrivacyEvent
@@ -114,4 +116,10 @@ def epsilon_at_delta(event: PrivacyEvent, *, delta: float) -> float:
     >>> epsilon_at_delta(LaplaceEvent(epsilon=1.0), delta=0.0)
     1.0
     """
-    return PLDAccountant().compose(event).get_epsilon(delta)
+    pld = PLDAccountant()
+    if not pld.supports(event) and delta > 0:
+        rdp = RDPAccountant()
+        if rdp.supports(event):
+            # e.g. a multivariate discrete Gaussian: no exact PLD, a proven zCDP bound.
+            return rdp.compose(event).get_epsilon(delta)
+    return pld.compose(event).get_epsilon(delta)
