@@ -1,1 +1,84 @@
-"""privet.smpc (see docs/architecture.md)."""
+"""Secure multi-party computation on additive secret shares over Z_2^64 (semi-honest, dealer).
+
+The user-facing pieces (see docs/smpc.md):
+
+* :class:`InProcessCluster` — parties and dealer as threads; ``.share(x)`` makes a
+  :class:`SharedTensor` (``+ - * @ / < >``, ``.sum()``, ``.mean()``, ``.reveal(to=…)``);
+  ``.from_torch(model)`` shares a trained PyTorch model; ``.cost_report()`` gives bytes,
+  rounds and time per operation (:class:`CostReport`).
+* Functions on shared tensors: :func:`relu`, :func:`argmax`, :func:`max`, :func:`maximum`,
+  :func:`equal`, :func:`where`, :func:`sign`, :func:`abs`, :func:`reciprocal`,
+  :func:`divide`, :func:`exp`, :func:`sigmoid`, :func:`softmax`, :func:`concatenate`,
+  :func:`stack`.
+* The seam for other transports: :class:`Driver`, :class:`PartyRuntime` and
+  :class:`DealerRuntime` run over any :class:`privet.core.channel.Channel`.
+* Building blocks: :class:`FixedPoint`, :func:`share_additive`, :func:`reconstruct_additive`,
+  :func:`share_xor`, :func:`reconstruct_xor`.
+* For the demo: :func:`demo_seed_example`, :func:`demo_private_inference`.
+
+Examples
+--------
+>>> from privet.smpc import InProcessCluster, relu
+>>> with InProcessCluster(parties=2) as cluster:
+...     x = cluster.share([-1.5, 2.5])
+...     relu(x * 2).reveal()
+array([0., 5.])
+"""
+
+from privet.smpc.cluster import InProcessCluster
+from privet.smpc.comparison import abs, argmax, equal, max, maximum, relu, sign, where
+from privet.smpc.cost import CostReport, OpCost
+from privet.smpc.driver import Driver
+from privet.smpc.examples import (
+    InferenceReport,
+    SeedExample,
+    demo_private_inference,
+    demo_seed_example,
+)
+from privet.smpc.fixed_point import FixedPoint
+from privet.smpc.model import LayerError, SharedModel
+from privet.smpc.nonlinear import divide, exp, reciprocal, sigmoid, softmax
+from privet.smpc.runtime import DealerRuntime, PartyRuntime
+from privet.smpc.sharing import (
+    reconstruct_additive,
+    reconstruct_xor,
+    share_additive,
+    share_xor,
+)
+from privet.smpc.tensor import SharedTensor, concatenate, stack
+
+__all__ = [
+    "CostReport",
+    "DealerRuntime",
+    "Driver",
+    "FixedPoint",
+    "InProcessCluster",
+    "InferenceReport",
+    "LayerError",
+    "OpCost",
+    "PartyRuntime",
+    "SeedExample",
+    "SharedModel",
+    "SharedTensor",
+    "abs",
+    "argmax",
+    "concatenate",
+    "demo_private_inference",
+    "demo_seed_example",
+    "divide",
+    "equal",
+    "exp",
+    "max",
+    "maximum",
+    "reciprocal",
+    "reconstruct_additive",
+    "reconstruct_xor",
+    "relu",
+    "share_additive",
+    "share_xor",
+    "sigmoid",
+    "sign",
+    "softmax",
+    "stack",
+    "where",
+]

@@ -1,0 +1,117 @@
+"""Beaver multiplication over Z_2^64: elementwise, matmul and conv2d; squares; binary AND.
+
+Beaver 1991 ("Efficient multiparty protocols using circuit randomization", CRYPTO '91, §2):
+given a triple ``a, b, c = f(a, b)`` for a bilinear ``f``, the parties compute ``f(x, y)``:
+
+1. each party opens ``d = x - a`` and ``e = y - b`` (one round; ``d``, ``e`` are uniform,
+   so they reveal nothing about ``x``, ``y``);
+2. each party sets ``z_i = c_i + f(d, b_i) + f(a_i, e)``, and party 0 adds ``f(d, e)``.
+
+Then ``Σ z_i = f(a + d, b + e) = f(x, y)`` by bilinearity. The same code serves the
+elementwise product, ``matmul`` and ``conv2d`` (:data:`privet.smpc.ring.BILINEAR`).
+
+Communication (online): each party sends ``d`` and ``e`` to each other party: for 2 parties
+and an elementwise product, **4 ring elements per multiplication** (2 per party), 1 round.
+A square uses a pair ``(a, a²)`` and opens only ``d``: 2 ring elements for 2 parties.
+
+On 64-bit words, the same identity with XOR for + and AND for × multiplies bits
+(GMW-style AND gates with binary triples): :func:`and_words`.
+
+Examples
+--------
+>>> plan = bilinear_plan("mul", (3,), (3,), {})
+>>> [f.name for f in plan[0].fields]
+['a', 'b', 'c']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from privet.smpc.dealer import Recipe, and_triples, square_pairs, triples
+from privet.smpc.ring import Ring, add, bilinear, mul, sub
+from privet.smpc.session import PartySession
+
+__all__ = [
+    "and_plan",
+    "and_words",
+    "beaver_bilinear",
+    "beaver_square",
+    "bilinear_plan",
+    "square_plan",
+]
+
+
+def bilinear_plan(
+    kind: str, x_shape: tuple[int, ...], y_shape: tuple[int, ...], params: Mapping[str, Any]
+) -> list[Recipe]:
+    """Return the dealer material for one Beaver product: one triple."""
+    return [triples(kind, x_shape, y_shape, params)]
+
+
+def beaver_bilinear(
+    sess: PartySession,
+    kind: str,
+    x: Ring,
+    y: Ring,
+    params: Mapping[str, Any],
+    material: Mapping[str, Ring],
+) -> Ring:
+    """Return this party's share of ``f(x, y)`` for the bilinear map ``kind`` (see module).
+
+    Parameters
+    ----------
+    sess
+        The party's session.
+    kind
+        ``mul``, ``matmul`` or ``conv2d``.
+    x, y
+        This party's shares of the operands.
+    params
+        The map's parameters (``stride``, ``padding``).
+    material
+        This party's triple shares ``a``, ``b``, ``c``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The share of the product (no truncation).
+    """
+    a, b, c = material["a"], material["b"], material["c"]
+    d, e = sess.open([sub(x, a), sub(y, b)], step=f"beaver/{kind}")  # Beaver 1991, §2
+    # party 0 folds f(d, b_0) + f(d, e) into f(d, b_0 + e): one product fewer
+    left = add(b, e) if sess.leader else b
+    return add(c, add(bilinear(kind, d, left, params), bilinear(kind, a, e, params)))
+
+
+def square_plan(shape: tuple[int, ...]) -> list[Recipe]:
+    """Return the dealer material for one square: one pair ``(a, a²)``."""
+    return [square_pairs(shape)]
+
+
+def beaver_square(sess: PartySession, x: Ring, material: Mapping[str, Ring]) -> Ring:
+    """Return this party's share of ``x²``: ``c + 2·d·a (+ d²)`` with ``d = x - a`` opened."""
+    a, c = material["a"], material["c"]
+    (d,) = sess.open([sub(x, a)], step="square")
+    z = add(c, mul(mul(d, a), np.uint64(2)))
+    if sess.leader:
+        z = add(z, mul(d, d))
+    return z
+
+
+def and_plan(shape: tuple[int, ...]) -> list[Recipe]:
+    """Return the dealer material for one batch of word-wise ANDs: one binary triple."""
+    return [and_triples(shape)]
+
+
+def and_words(sess: PartySession, x: Ring, y: Ring, material: Mapping[str, Ring]) -> Ring:
+    """Return this party's XOR share of ``x & y`` (64 AND gates per word, one round)."""
+    a, b, c = material["a"], material["b"], material["c"]
+    d, e = sess.open_xor([np.bitwise_xor(x, a), np.bitwise_xor(y, b)], step="and")
+    z = np.bitwise_xor(c, np.bitwise_xor(np.bitwise_and(d, b), np.bitwise_and(e, a)))
+    if sess.leader:
+        np.bitwise_xor(z, np.bitwise_and(d, e), out=z)
+    return np.asarray(z, dtype=np.uint64)

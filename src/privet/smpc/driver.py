@@ -1,0 +1,393 @@
+"""The driver: it turns operations on shared tensors into op-code instructions.
+
+The driver holds no share. It numbers registers, sends each instruction to every party
+runtime (and to the dealer when the instruction consumes correlated randomness), waits for
+the acknowledgements and charges their cost to the current operation. Inputs are shared by
+a *client* endpoint (the driver itself, or a named one such as Bob): the client encodes,
+splits with its own generator and sends one share per party. A result is opened to one
+client only: the parties send their shares to that endpoint and nobody else.
+
+The driver talks through :class:`~privet.core.channel.Channel` objects only, so the same
+class drives runtimes in threads (:class:`~privet.smpc.InProcessCluster`) or in other
+processes over TLS.
+
+Examples
+--------
+>>> from privet.smpc import InProcessCluster
+>>> with InProcessCluster(parties=2) as cluster:
+...     x = cluster.share([1.0, 2.0])
+...     (x + x).reveal()
+array([2., 4.])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from privet.core import errors
+from privet.core.channel import Channel, expect_arrays
+from privet.core.errors import ParameterError, PrivetError, ProtocolError, TransportError
+from privet.core.random import SecureRandom, resolve_rng
+from privet.smpc import ring
+from privet.smpc.cost import CostReport
+from privet.smpc.fixed_point import FixedPoint
+from privet.smpc.program import decode, encode, plan
+from privet.smpc.runtime import encode_index
+from privet.smpc.sharing import reconstruct_additive, share_additive
+from privet.smpc.tensor import SharedTensor
+from privet.smpc.truncation import TruncationMode, check_mode
+
+__all__ = ["Driver"]
+
+U64 = np.uint64
+DRIVER = "driver"
+
+
+@dataclass
+class _Pending:
+    """Costs accumulated for the operation being run."""
+
+    name: str
+    bytes_sent: int = 0
+    dealer_bytes: int = 0
+    rounds: int = 0
+    messages: int = 0
+    elements: int = 0
+
+
+class Driver:
+    """Drive party runtimes through channels (see the module docstring).
+
+    Parameters
+    ----------
+    channel
+        The driver's own endpoint (a client).
+    clients
+        Other client endpoints by name (input owners, result recipients).
+    frac_bits
+        Fixed-point fractional bits.
+    truncation
+        ``"dealer"`` (default), ``"exact"`` or ``"local"`` (2 parties only); see
+        :mod:`privet.smpc.truncation`.
+    rng
+        The clients' generator for sharing inputs (``None``: fresh OS-keyed generators).
+    timeout
+        Seconds to wait for an acknowledgement or a share.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        *,
+        clients: Mapping[str, Channel] | None = None,
+        client_rngs: Mapping[str, SecureRandom] | None = None,
+        frac_bits: int = 16,
+        truncation: str = "dealer",
+        timeout: float | None = None,
+    ) -> None:
+        if channel.parties < 2:
+            raise ParameterError(f"secret sharing needs >= 2 parties, got {channel.parties}")
+        if channel.dealer is None:
+            raise ParameterError("the protocols need a dealer endpoint (dealer=True)")
+        self._ch = channel
+        self._clients: dict[str, Channel] = {DRIVER: channel, **(clients or {})}
+        rngs = dict(client_rngs or {})
+        self._rngs = {name: rngs.get(name) or resolve_rng(None) for name in self._clients}
+        self.codec = FixedPoint(frac_bits)
+        self.truncation: TruncationMode = check_mode(truncation, channel.parties)
+        self.timeout = timeout
+        self._seq = 0
+        self._next_reg = 0
+        self._free: list[int] = []
+        self._costs = CostReport()
+        self._pending: _Pending | None = None
+        self._failed: PrivetError | None = None
+        self._closed = False
+
+    # -- facts ---------------------------------------------------------------------------
+
+    @property
+    def parties(self) -> int:
+        """The number of computing parties."""
+        return self._ch.parties
+
+    @property
+    def frac_bits(self) -> int:
+        """Fixed-point fractional bits."""
+        return self.codec.frac_bits
+
+    @property
+    def clients(self) -> tuple[str, ...]:
+        """The client names (``"driver"`` first)."""
+        return tuple(self._clients)
+
+    def cost_report(self) -> CostReport:
+        """Return the costs recorded so far (the live report)."""
+        return self._costs
+
+    def reset_costs(self) -> None:
+        """Forget the recorded costs."""
+        self._costs = CostReport()
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Have the dealer hand out its seeds."""
+        with self.op("setup"):
+            self._exec("setup", {}, dealer=True)
+
+    def stop(self) -> None:
+        """Stop every runtime (best effort; errors are swallowed at shutdown)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._seq += 1
+        msg = encode(self._seq, "stop", {})
+        targets = [*range(self.parties), self._dealer_id]
+        for t in targets:
+            try:
+                self._ch.send(t, msg, tag="op")
+            except PrivetError:
+                continue
+        for t in targets:
+            try:
+                self._ch.recv(t, tag=f"ack/{self._seq}", timeout=self.timeout or 5.0)
+            except PrivetError:
+                continue
+
+    @property
+    def _dealer_id(self) -> int:
+        d = self._ch.dealer
+        if d is None:  # checked in __init__
+            raise ProtocolError("no dealer")
+        return d
+
+    # -- operation bookkeeping -----------------------------------------------------------
+
+    @contextmanager
+    def op(self, name: str) -> Iterator[_Pending]:
+        """Charge every instruction run inside to operation ``name`` (outermost wins)."""
+        if self._pending is not None:
+            yield self._pending
+            return
+        pending = _Pending(name)
+        self._pending = pending
+        t0 = time.perf_counter()
+        try:
+            yield pending
+        finally:
+            self._pending = None
+            self._costs.add(
+                name,
+                bytes_sent=pending.bytes_sent,
+                dealer_bytes=pending.dealer_bytes,
+                rounds=pending.rounds,
+                messages=pending.messages,
+                elements=pending.elements,
+                seconds=time.perf_counter() - t0,
+            )
+
+    def release(self, reg: int) -> None:
+        """Mark a register as no longer needed (sent with the next instruction)."""
+        self._free.append(reg)
+
+    def _new(self, shape: tuple[int, ...], frac: int) -> SharedTensor:
+        reg = self._next_reg
+        self._next_reg += 1
+        return SharedTensor(self, reg, shape, frac)
+
+    def _check_alive(self) -> None:
+        if self._closed:
+            raise ProtocolError("this cluster is closed; open a new one")
+        if self._failed is not None:
+            raise ProtocolError(
+                f"this cluster failed earlier ({type(self._failed).__name__}); open a new one"
+            )
+
+    def _exec(
+        self,
+        op: str,
+        args: Mapping[str, Any],
+        consts: Sequence[NDArray[Any]] = (),
+        *,
+        dealer: bool | None = None,
+        io: Callable[[int], None] | None = None,
+    ) -> None:
+        """Send one instruction, run the client side ``io(seq)``, collect the acks."""
+        self._check_alive()
+        self._seq += 1
+        seq = self._seq
+        free, self._free = self._free, []
+        msg = encode(seq, op, args, consts, free)
+        if dealer is None:
+            dealer = bool(plan(decode(msg)))
+        targets = list(range(self.parties)) + ([self._dealer_id] if dealer else [])
+        first: PrivetError | None = None
+        try:
+            for t in targets:
+                self._ch.send(t, msg, tag="op")
+            if io is not None:
+                io(seq)
+        except PrivetError as exc:
+            first = exc
+        pending = self._pending
+        max_rounds = 0
+        for t in targets:
+            try:
+                (raw,) = self._ch.recv(t, tag=f"ack/{seq}", timeout=self.timeout)
+                ack = json.loads(raw.tobytes().decode("utf-8"))
+            except PrivetError as exc:
+                first = first if _ranks_before(first, exc) else exc
+                continue
+            except (ValueError, UnicodeDecodeError):
+                first = first or ProtocolError(f"endpoint {t} sent a malformed acknowledgement")
+                continue
+            if not isinstance(ack, dict) or not ack.get("ok"):
+                failure = _error_from(ack, t)
+                first = first if _ranks_before(first, failure) else failure
+                continue
+            if pending is not None:
+                sent = int(ack.get("sent", 0))
+                if t == self._dealer_id:
+                    pending.dealer_bytes += sent
+                else:
+                    pending.bytes_sent += sent
+                    pending.messages += int(ack.get("messages", 0))
+                    max_rounds = max(max_rounds, int(ack.get("rounds", 0)))
+        if pending is not None:
+            pending.rounds += max_rounds
+        if first is not None:
+            self._failed = first
+            raise first
+
+    # -- input and output ----------------------------------------------------------------
+
+    def share(
+        self, x: ArrayLike, *, owner: str | None = None, integer: bool = False
+    ) -> SharedTensor:
+        """Encode and secret-share ``x`` from client ``owner`` (default: the driver).
+
+        Parameters
+        ----------
+        x
+            Array-like of reals (or integers with ``integer=True``).
+        owner
+            The client that owns the input.
+        integer
+            Share as integers (``frac_bits = 0``) instead of fixed point.
+
+        Returns
+        -------
+        SharedTensor
+            The shared tensor.
+        """
+        name = owner or DRIVER
+        client = self._client(name)
+        frac = 0 if integer else self.frac_bits
+        enc = self.codec.encode(x, frac_bits=frac)
+        out = self._new(tuple(enc.shape), frac)
+        shares = share_additive(enc, parties=self.parties, rng=self._rngs[name])
+        sent = [0]
+
+        def io(seq: int) -> None:
+            before = client.stats.snapshot()["bytes_sent"]
+            for i, s in enumerate(shares):
+                client.send(i, [s], tag=f"in/{seq}")
+            sent[0] = client.stats.snapshot()["bytes_sent"] - before
+
+        with self.op("share") as pending:
+            self._exec(
+                "input", {"out": out.reg, "src": client.party, "shape": list(out.shape)}, io=io
+            )
+            pending.bytes_sent += sent[0]
+            pending.elements += out.size
+        return out
+
+    def reveal(self, t: SharedTensor, *, to: str | None = None) -> NDArray[Any]:
+        """Open ``t`` to client ``to`` (default: the driver) and decode it there."""
+        name = to or DRIVER
+        client = self._client(name)
+        got: list[ring.Ring] = []
+
+        def io(seq: int) -> None:
+            tag = f"out/{seq}"
+            msgs = [client.recv(i, tag=tag, timeout=self.timeout) for i in range(self.parties)]
+            for i, msg in enumerate(msgs):
+                (s,) = expect_arrays(msg, shapes=[t.shape], dtype=U64, frm=i, tag=tag)
+                got.append(s)
+
+        with self.op("reveal") as pending:
+            self._exec("output", {"x": t.reg, "dst": client.party}, io=io)
+            pending.elements += t.size
+        return self.codec.decode(reconstruct_additive(got), frac_bits=t.frac_bits)
+
+    def _client(self, name: str) -> Channel:
+        try:
+            return self._clients[name]
+        except KeyError:
+            raise ParameterError(
+                f"unknown client {name!r}; this cluster's clients are {list(self._clients)}"
+            ) from None
+
+    # -- primitives (each returns a new tensor) ------------------------------------------
+
+    def emit(
+        self,
+        op: str,
+        shape: tuple[int, ...],
+        frac: int,
+        args: Mapping[str, Any],
+        consts: Sequence[NDArray[Any]] = (),
+    ) -> SharedTensor:
+        """Run instruction ``op`` writing a new register of ``shape``; return its tensor."""
+        out = self._new(shape, frac)
+        self._exec(op, {"out": out.reg, **args}, consts)
+        if self._pending is not None:
+            self._pending.elements = out.size
+        return out
+
+    def mode_args(self, trunc: int) -> dict[str, Any]:
+        """Return the truncation fields of an instruction."""
+        return {"trunc": trunc, "mode": self.truncation}
+
+    def index_args(self, index: object) -> list[list[Any]]:
+        """Encode a basic index for an instruction."""
+        try:
+            return encode_index(index)
+        except ProtocolError as exc:
+            raise ParameterError(str(exc)) from None
+
+    def __repr__(self) -> str:
+        return (
+            f"Driver(parties={self.parties}, frac_bits={self.frac_bits}, "
+            f"truncation={self.truncation!r})"
+        )
+
+
+_ERRORS: dict[str, type[PrivetError]] = {
+    name: cls
+    for name in errors.__all__
+    if isinstance(cls := getattr(errors, name), type) and issubclass(cls, PrivetError)
+}
+
+
+def _error_from(ack: object, endpoint: int) -> PrivetError:
+    if not isinstance(ack, dict):
+        return ProtocolError(f"endpoint {endpoint} sent a malformed acknowledgement")
+    cls = _ERRORS.get(str(ack.get("error")), ProtocolError)
+    return cls(f"endpoint {endpoint}: {ack.get('message', 'failed')}")
+
+
+def _ranks_before(current: PrivetError | None, new: PrivetError) -> bool:
+    """Keep the first root cause: a transport failure is usually a consequence."""
+    if current is None:
+        return False
+    return not (isinstance(current, TransportError) and not isinstance(new, TransportError))

@@ -1,0 +1,412 @@
+"""Private inference: a trained PyTorch model, secret-shared by its owner.
+
+:func:`from_torch` walks an ``nn.Sequential`` (nested ones are flattened) and shares every
+weight from the model owner's client; the result, a :class:`SharedModel`, is called on a
+shared input (shared by its own owner, e.g. Bob). The parties see neither the weights nor
+the input; the prediction is opened to one client only (``argmax(model(x)).reveal(to="bob")``).
+
+Supported layers (evaluation mode):
+
+* ``Linear`` (Beaver matmul), ``Conv2d`` (Beaver conv2d; no groups, no dilation);
+* ``BatchNorm1d``/``BatchNorm2d`` folded into the preceding ``Linear``/``Conv2d``
+  (``w' = w·γ/σ``, ``b' = (b - μ)·γ/σ + β``, ``σ = sqrt(var + eps)``); elsewhere, as a shared
+  affine map;
+* ``ReLU`` (exact, :func:`privet.smpc.relu`), ``MaxPool2d`` (no padding; a tree of
+  comparisons over each window), ``AvgPool2d`` (window sum times ``1/k``), ``Flatten``,
+  ``Softmax`` (:func:`privet.smpc.softmax`), ``Dropout`` and ``Identity`` (no-ops).
+
+The weights are fixed-point encoded (error ≤ 2^-(f+1) each); :meth:`SharedModel.layer_errors`
+measures each layer's error against the plaintext model on data the caller may reveal.
+
+Examples
+--------
+>>> import torch
+>>> from privet.smpc import InProcessCluster
+>>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+>>> with torch.no_grad():
+...     _ = net[0].weight.copy_(torch.tensor([[1.0, 2.0], [-1.0, 0.5]]))
+...     _ = net[0].bias.zero_()
+>>> with InProcessCluster(parties=2) as cluster:
+...     model = cluster.from_torch(net)
+...     model(cluster.share([[1.0, 1.0]])).reveal()
+array([[3., 0.]])
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from privet.core.errors import ParameterError, ParameterTypeError
+from privet.smpc.comparison import max as shared_max
+from privet.smpc.comparison import relu
+from privet.smpc.driver import Driver
+from privet.smpc.nonlinear import softmax
+from privet.smpc.ring import conv_geometry
+from privet.smpc.tensor import SharedTensor, _add, _linear, _mul
+
+__all__ = ["LayerError", "SharedLayer", "SharedModel", "from_torch"]
+
+
+@dataclass(frozen=True)
+class LayerError:
+    """One layer's error against the plaintext model.
+
+    Attributes
+    ----------
+    name
+        The layer's description (``"Linear(64->128)"``).
+    shape
+        Its output shape.
+    max_abs_error
+        ``max |shared - plaintext|`` over the batch.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs_error: float
+
+
+@dataclass
+class SharedLayer:
+    """One layer: a name and the function it applies to a shared tensor."""
+
+    name: str
+    forward: Callable[[SharedTensor], SharedTensor]
+
+    def __call__(self, x: SharedTensor) -> SharedTensor:
+        """Apply the layer."""
+        return self.forward(x)
+
+
+class SharedModel:
+    """A secret-shared model: a chain of :class:`SharedLayer` (see :func:`from_torch`).
+
+    Call it on a :class:`~privet.smpc.SharedTensor`; the output stays shared.
+    """
+
+    def __init__(self, layers: Sequence[SharedLayer], *, plain: Any = None) -> None:
+        self.layers = list(layers)
+        self._plain = plain
+
+    def __call__(self, x: SharedTensor) -> SharedTensor:
+        """Run the model on a shared input; the output stays shared."""
+        if not isinstance(x, SharedTensor):
+            raise ParameterTypeError(
+                f"a shared model takes a SharedTensor, got {type(x).__name__}; "
+                "share the input first"
+            )
+        with x.driver.op("inference"):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        return f"SharedModel([{', '.join(layer.name for layer in self.layers)}])"
+
+    def layer_errors(self, x: SharedTensor, plain_input: NDArray[Any]) -> list[LayerError]:
+        """Compare each layer's output with the plaintext model's.
+
+        A diagnostic: the model runs layer by layer and each output is revealed to the
+        driver, so use data the driver may see.
+
+        Parameters
+        ----------
+        x
+            The shared input.
+        plain_input
+            The same input in the clear (float array).
+
+        Returns
+        -------
+        list of LayerError
+            One entry per layer.
+        """
+        import torch
+
+        if self._plain is None:
+            raise ParameterError(
+                "this model keeps no plaintext reference; build it with from_torch"
+            )
+        refs = _plain_outputs(
+            self._plain, torch.as_tensor(np.asarray(plain_input), dtype=torch.float64)
+        )
+        out = []
+        for layer, ref in zip(self.layers, refs, strict=True):
+            x = layer(x)
+            got = x.reveal()
+            out.append(
+                LayerError(
+                    layer.name, x.shape, float(np.max(np.abs(got - ref))) if got.size else 0.0
+                )
+            )
+        return out
+
+
+def _plain_outputs(steps: list[Callable[[Any], Any]], x: Any) -> list[NDArray[np.float64]]:
+    import torch
+
+    outs = []
+    with torch.no_grad():
+        for step in steps:
+            x = step(x)
+            outs.append(np.asarray(x.detach().numpy(), dtype=np.float64))
+    return outs
+
+
+def _flatten_sequential(module: Any) -> list[Any]:
+    import torch
+
+    if isinstance(module, torch.nn.Sequential):
+        out: list[Any] = []
+        for child in module:
+            out.extend(_flatten_sequential(child))
+        return out
+    return [module]
+
+
+def _fold_bn(
+    weight: NDArray[np.float64], bias: NDArray[np.float64], bn: Any
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Fold an eval-mode batch norm into the preceding affine map (per output channel)."""
+    scale, shift = _bn_affine(bn)
+    shape = (-1,) + (1,) * (weight.ndim - 1)
+    return weight * scale.reshape(shape), bias * scale + shift
+
+
+def _bn_affine(bn: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    if bn.running_mean is None or bn.running_var is None:
+        raise ParameterError(
+            "BatchNorm without running statistics cannot be evaluated; use track_running_stats=True"
+        )
+    mean = bn.running_mean.detach().double().numpy()
+    var = bn.running_var.detach().double().numpy()
+    gamma = bn.weight.detach().double().numpy() if bn.weight is not None else np.ones_like(mean)
+    beta = bn.bias.detach().double().numpy() if bn.bias is not None else np.zeros_like(mean)
+    scale = gamma / np.sqrt(var + bn.eps)
+    return scale, beta - mean * scale
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    return (int(v[0]), int(v[1]))
+
+
+def unfold(
+    x: SharedTensor, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
+) -> SharedTensor:
+    """Return the sliding windows of ``x`` (N, C, H, W) as (N, C, kh*kw, L) (local im2col)."""
+    if x.ndim != 4:
+        raise ParameterError(f"pooling needs an (N, C, H, W) input, got shape {x.shape}")
+    _, _, _, (n, _, ho, wo) = conv_geometry(
+        x.shape, (1, x.shape[1], *kernel), {"stride": stride, "padding": padding}
+    )
+    shape = (n, x.shape[1], kernel[0] * kernel[1], ho * wo)
+    args = {"x": x.reg, "kernel": list(kernel), "stride": list(stride), "padding": list(padding)}
+    return x.driver.emit("unfold", shape, x.frac_bits, args)
+
+
+def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> SharedModel:
+    """Secret-share a trained ``torch.nn.Sequential`` from client ``owner``.
+
+    Parameters
+    ----------
+    driver
+        The cluster's driver.
+    module
+        An ``nn.Sequential`` of the supported layers (module docstring).
+    owner
+        The client that owns the model (default: the driver).
+
+    Returns
+    -------
+    SharedModel
+        The shared model.
+
+    Raises
+    ------
+    ParameterError
+        For an unsupported layer or setting (the message names it and what is supported).
+    """
+    from torch import nn
+
+    if not isinstance(module, nn.Module):
+        raise ParameterTypeError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
+    if not isinstance(module, nn.Sequential):
+        raise ParameterError(
+            f"from_torch supports nn.Sequential models, got {type(module).__name__}; "
+            "wrap the layers in nn.Sequential in the order forward() applies them"
+        )
+    ref = (
+        copy.deepcopy(module).double().eval()
+    )  # the float64 reference; the caller's model is untouched
+    pairs = [
+        (m, r)
+        for m, r in zip(_flatten_sequential(module), _flatten_sequential(ref), strict=True)
+        if not isinstance(m, nn.Dropout | nn.Identity)
+    ]
+    mods = [m for m, _ in pairs]
+    refs = [r for _, r in pairs]
+    layers: list[SharedLayer] = []
+    plain: list[Callable[[Any], Any]] = []
+
+    def share(a: NDArray[np.float64]) -> SharedTensor:
+        return driver.share(a, owner=owner)
+
+    with driver.op("from_torch"):
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            nxt = mods[i + 1] if i + 1 < len(mods) else None
+            fold = isinstance(nxt, nn.BatchNorm1d | nn.BatchNorm2d) and isinstance(
+                m, nn.Linear | nn.Conv2d
+            )
+            if isinstance(m, nn.Linear | nn.Conv2d):
+                w = m.weight.detach().double().numpy()
+                b = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[0])
+                seq = [refs[i]]
+                if fold:
+                    w, b = _fold_bn(w, b, nxt)
+                    seq.append(refs[i + 1])
+                    i += 1
+                if isinstance(m, nn.Linear):
+                    layers.append(
+                        _linear_layer(
+                            share(w.T.copy()), share(b), m.in_features, m.out_features, fold
+                        )
+                    )
+                else:
+                    layers.append(_conv_layer(share(w), share(b.reshape(-1, 1, 1)), m, fold))
+                plain.append(_seq(seq))
+            elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                scale, shift = _bn_affine(m)
+                shape = (-1, 1, 1) if isinstance(m, nn.BatchNorm2d) else (-1,)
+                layers.append(
+                    _affine_layer(
+                        share(scale.reshape(shape)), share(shift.reshape(shape)), type(m).__name__
+                    )
+                )
+                plain.append(_seq([refs[i]]))
+            elif isinstance(m, nn.ReLU):
+                layers.append(SharedLayer("ReLU", relu))
+                plain.append(_seq([refs[i]]))
+            elif isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
+                layers.append(_pool_layer(m))
+                plain.append(_seq([refs[i]]))
+            elif isinstance(m, nn.Flatten):
+                layers.append(_flatten_layer(m.start_dim, m.end_dim))
+                plain.append(_seq([refs[i]]))
+            elif isinstance(m, nn.Softmax):
+                dim = -1 if m.dim is None else int(m.dim)
+                layers.append(_softmax_layer(dim))
+                plain.append(_seq([refs[i]]))
+            else:
+                raise ParameterError(
+                    f"layer {type(m).__name__} is not supported by from_torch; supported: Linear, "
+                    "Conv2d, BatchNorm1d/2d, ReLU, MaxPool2d, AvgPool2d, Flatten, Softmax, "
+                    "Dropout, Identity"
+                )
+            i += 1
+    return SharedModel(layers, plain=plain)
+
+
+def _seq(mods: list[Any]) -> Callable[[Any], Any]:
+    def run(x: Any) -> Any:
+        for m in mods:
+            x = m(x)
+        return x
+
+    return run
+
+
+def _linear_layer(
+    w: SharedTensor, b: SharedTensor, n_in: int, n_out: int, folded: bool
+) -> SharedLayer:
+    name = f"Linear({n_in}->{n_out}{', BN folded' if folded else ''})"
+
+    def forward(x: SharedTensor) -> SharedTensor:
+        return _add(_linear("matmul", x, w, {}), b)
+
+    return SharedLayer(name, forward)
+
+
+def _conv_layer(w: SharedTensor, b: SharedTensor, m: Any, folded: bool) -> SharedLayer:
+    if m.groups != 1 or _pair(m.dilation) != (1, 1):
+        raise ParameterError(
+            "Conv2d with groups or dilation is not supported; use groups=1, dilation=1"
+        )
+    if isinstance(m.padding, str) or m.padding_mode != "zeros":
+        raise ParameterError("Conv2d needs numeric zero padding (padding_mode='zeros')")
+    params = {"stride": list(_pair(m.stride)), "padding": list(_pair(m.padding))}
+    note = ", BN folded" if folded else ""
+    name = f"Conv2d({m.in_channels}->{m.out_channels}, k={_pair(m.kernel_size)}{note})"
+
+    def forward(x: SharedTensor) -> SharedTensor:
+        return _add(_linear("conv2d", x, w, params), b)
+
+    return SharedLayer(name, forward)
+
+
+def _affine_layer(scale: SharedTensor, shift: SharedTensor, name: str) -> SharedLayer:
+    def forward(x: SharedTensor) -> SharedTensor:
+        return _add(_mul(x, scale), shift)
+
+    return SharedLayer(f"{name} (affine)", forward)
+
+
+def _pool_layer(m: Any) -> SharedLayer:
+    from torch import nn
+
+    kernel = _pair(m.kernel_size)
+    stride = _pair(m.stride if m.stride is not None else m.kernel_size)
+    padding = _pair(m.padding)
+    if getattr(m, "ceil_mode", False):
+        raise ParameterError("pooling with ceil_mode=True is not supported")
+    is_max = isinstance(m, nn.MaxPool2d)
+    if is_max and (padding != (0, 0) or _pair(m.dilation) != (1, 1)):
+        raise ParameterError(
+            "MaxPool2d needs padding=0 and dilation=1 (padding would compare with -inf)"
+        )
+    if not is_max and (padding != (0, 0) and not m.count_include_pad):
+        raise ParameterError("AvgPool2d with padding needs count_include_pad=True")
+    if not is_max and m.divisor_override is not None:
+        raise ParameterError("AvgPool2d with divisor_override is not supported")
+    k = kernel[0] * kernel[1]
+
+    def forward(x: SharedTensor) -> SharedTensor:
+        cols = unfold(x, kernel, stride, padding)  # (N, C, k, L)
+        n, c = x.shape[0], x.shape[1]
+        ho = (x.shape[2] + 2 * padding[0] - kernel[0]) // stride[0] + 1
+        wo = (x.shape[3] + 2 * padding[1] - kernel[1]) // stride[1] + 1
+        pooled = shared_max(cols, axis=2) if is_max else _mul(cols.sum(axis=2), 1.0 / k)
+        return pooled.reshape((n, c, ho, wo))
+
+    kind = "MaxPool2d" if is_max else "AvgPool2d"
+    return SharedLayer(f"{kind}(k={kernel}, s={stride})", forward)
+
+
+def _softmax_layer(dim: int) -> SharedLayer:
+    def forward(x: SharedTensor) -> SharedTensor:
+        return softmax(x, axis=dim)
+
+    return SharedLayer(f"Softmax(dim={dim})", forward)
+
+
+def _flatten_layer(start: int, end: int) -> SharedLayer:
+    def forward(x: SharedTensor) -> SharedTensor:
+        nd = x.ndim
+        s, e = start % nd, end % nd
+        shape = (*x.shape[:s], math.prod(x.shape[s : e + 1]), *x.shape[e + 1 :])
+        return x.reshape(shape)
+
+    return SharedLayer("Flatten", forward)

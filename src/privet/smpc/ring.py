@@ -1,0 +1,306 @@
+"""Arithmetic in the ring Z_2^64 on numpy ``uint64`` arrays (wrapping, vectorised).
+
+numpy's unsigned 64-bit array arithmetic wraps modulo 2^64, which is exactly the ring of
+additive secret sharing. Python operators on numpy *scalars* warn on overflow, so every
+function here goes through ufuncs and returns an ``ndarray`` (0-d for scalars), and protocol
+code uses these functions rather than ``+`` on values that may be 0-d.
+
+The bilinear maps a Beaver triple can serve (:data:`BILINEAR`) are defined here once, so that
+the dealer computes ``c = op(a, b)`` with exactly the map the parties evaluate:
+
+* ``mul``: broadcasting elementwise product;
+* ``matmul``: ``numpy.matmul`` semantics (batched, broadcasting);
+* ``conv2d``: a 2-D cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C, kh, kw), with
+  ``stride`` and zero ``padding`` (PyTorch's ``conv2d`` without groups or dilation), computed
+  as im2col + matmul.
+
+Examples
+--------
+>>> import numpy as np
+>>> a = np.array([2**63, 5], dtype=np.uint64)
+>>> add(a, a).tolist()
+[0, 10]
+>>> to_signed(neg(np.array([3], dtype=np.uint64))).tolist()
+[-3]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from privet.core.errors import ParameterError
+
+__all__ = [
+    "BILINEAR",
+    "RING_BITS",
+    "Ring",
+    "RingLike",
+    "add",
+    "bilinear",
+    "conv2d",
+    "from_signed",
+    "im2col",
+    "matmul",
+    "mul",
+    "neg",
+    "output_shape",
+    "sub",
+    "sum_axis",
+    "to_signed",
+    "xor_all",
+]
+
+RING_BITS: Final = 64
+"""The ring is Z_2^RING_BITS, stored as ``numpy.uint64``."""
+
+Ring = NDArray[np.uint64]
+"""An array of ring elements."""
+
+RingLike = NDArray[np.uint64] | np.uint64
+"""A ring array or a single ring element."""
+
+U64: Final = np.uint64
+
+
+def add(a: RingLike, b: RingLike) -> Ring:
+    """Return ``a + b`` mod 2^64 (broadcasting)."""
+    return np.asarray(np.add(a, b, dtype=U64))
+
+
+def sub(a: RingLike, b: RingLike) -> Ring:
+    """Return ``a - b`` mod 2^64 (broadcasting)."""
+    return np.asarray(np.subtract(a, b, dtype=U64))
+
+
+def neg(a: RingLike) -> Ring:
+    """Return ``-a`` mod 2^64."""
+    return np.asarray(np.subtract(U64(0), a, dtype=U64))
+
+
+def mul(a: RingLike, b: RingLike) -> Ring:
+    """Return ``a * b`` mod 2^64 (elementwise, broadcasting)."""
+    return np.asarray(np.multiply(a, b, dtype=U64))
+
+
+def matmul(a: Ring, b: Ring) -> Ring:
+    """Return ``a @ b`` mod 2^64 (``numpy.matmul`` semantics)."""
+    return np.asarray(np.matmul(a, b, dtype=U64))
+
+
+def sum_axis(a: Ring, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Ring:
+    """Return the sum over ``axis`` mod 2^64, as an array (0-d when everything is summed)."""
+    if keepdims:
+        return np.asarray(np.add.reduce(a, axis=axis, dtype=U64, keepdims=True))
+    return np.asarray(np.add.reduce(a, axis=axis, dtype=U64))
+
+
+def xor_all(parts: list[NDArray[Any]]) -> NDArray[Any]:
+    """Return the XOR of equally shaped integer arrays."""
+    out = np.array(parts[0], copy=True)
+    for p in parts[1:]:
+        np.bitwise_xor(out, p, out=out)
+    return out
+
+
+def to_signed(a: Ring) -> NDArray[np.int64]:
+    """Reinterpret ring elements as two's-complement ``int64`` (no copy)."""
+    return np.asarray(a, dtype=U64).view(np.int64)
+
+
+def from_signed(a: NDArray[np.integer[Any]]) -> Ring:
+    """Return ``int64`` values as ring elements (two's complement)."""
+    return np.asarray(a, dtype=np.int64).view(U64)
+
+
+def _pair(value: object, name: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        return (int(value[0]), int(value[1]))
+    raise ParameterError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def im2col(
+    x: NDArray[Any], kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
+) -> NDArray[Any]:
+    """Unfold the sliding windows of ``x`` (N, C, H, W) into (N, C, kh*kw, L).
+
+    ``L = Ho * Wo`` windows, zero-padded by ``padding``; the window axis is ordered row-major
+    (``kh`` then ``kw``), as PyTorch flattens a kernel. Works for any dtype (shares too: the
+    map is linear and local).
+
+    Parameters
+    ----------
+    x
+        The input, of shape (N, C, H, W).
+    kernel, stride, padding
+        Pairs of ints.
+
+    Returns
+    -------
+    numpy.ndarray
+        The unfolded windows, shape (N, C, kh*kw, Ho*Wo).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> im2col(np.arange(16).reshape(1, 1, 4, 4), (2, 2), (2, 2), (0, 0))[0, 0]
+    array([[ 0,  2,  8, 10],
+           [ 1,  3,  9, 11],
+           [ 4,  6, 12, 14],
+           [ 5,  7, 13, 15]])
+    """
+    kh, kw = kernel
+    sh, sw = stride
+    ph, pw = padding
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c, h, w = x.shape
+    if h < kh or w < kw:
+        raise ParameterError(
+            f"the kernel {kernel} is larger than the padded input ({h}, {w}); "
+            "use a smaller kernel or more padding"
+        )
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw]  # (N, C, Ho, Wo, kh, kw)
+    ho, wo = win.shape[2], win.shape[3]
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c, kh * kw, ho * wo)
+
+
+def conv_geometry(
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...], params: Mapping[str, Any]
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """Validate a conv2d and return (kernel, stride, padding, output shape)."""
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ParameterError(
+            f"conv2d takes x of shape (N, C, H, W) and w of shape (O, C, kh, kw), got "
+            f"{x_shape} and {w_shape}"
+        )
+    if x_shape[1] != w_shape[1]:
+        raise ParameterError(
+            f"conv2d channels differ: x has {x_shape[1]}, w expects {w_shape[1]}; "
+            "grouped convolutions are not supported"
+        )
+    stride = _pair(params.get("stride", 1), "stride")
+    padding = _pair(params.get("padding", 0), "padding")
+    if min(stride) < 1 or min(padding) < 0:
+        raise ParameterError(f"stride must be >= 1 and padding >= 0, got {stride}, {padding}")
+    kh, kw = int(w_shape[2]), int(w_shape[3])
+    ho = (x_shape[2] + 2 * padding[0] - kh) // stride[0] + 1
+    wo = (x_shape[3] + 2 * padding[1] - kw) // stride[1] + 1
+    if ho < 1 or wo < 1:
+        raise ParameterError(
+            f"conv2d kernel ({kh}, {kw}) does not fit the input {x_shape[2:]} with padding "
+            f"{padding}; use a smaller kernel or more padding"
+        )
+    return (kh, kw), stride, padding, (int(x_shape[0]), int(w_shape[0]), ho, wo)
+
+
+def conv2d(x: Ring, w: Ring, params: Mapping[str, Any]) -> Ring:
+    """Return the 2-D cross-correlation of ``x`` with ``w`` mod 2^64 (see the module doc)."""
+    kernel, stride, padding, out_shape = conv_geometry(x.shape, w.shape, params)
+    cols = im2col(x, kernel, stride, padding)  # (N, C, k, L)
+    n, c, k, length = cols.shape
+    wm = w.reshape(w.shape[0], c * k)
+    out = matmul(wm, cols.reshape(n, c * k, length))  # (N, O, L)
+    return out.reshape(out_shape)
+
+
+def _mul_op(a: Ring, b: Ring, params: Mapping[str, Any]) -> Ring:
+    return mul(a, b)
+
+
+def _matmul_op(a: Ring, b: Ring, params: Mapping[str, Any]) -> Ring:
+    return matmul(a, b)
+
+
+BILINEAR: Final[dict[str, Callable[[Ring, Ring, Mapping[str, Any]], Ring]]] = {
+    "mul": _mul_op,
+    "matmul": _matmul_op,
+    "conv2d": conv2d,
+}
+"""The bilinear maps a Beaver triple can serve: name -> ``f(a, b, params)``."""
+
+
+def bilinear(kind: str, a: Ring, b: Ring, params: Mapping[str, Any] | None = None) -> Ring:
+    """Apply the bilinear map ``kind`` (``mul``, ``matmul`` or ``conv2d``) mod 2^64.
+
+    Parameters
+    ----------
+    kind
+        The map's name (a key of :data:`BILINEAR`).
+    a, b
+        Ring arrays.
+    params
+        The map's parameters (``stride``, ``padding`` for ``conv2d``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint64`` result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bilinear("matmul", np.eye(2, dtype=np.uint64), np.ones((2, 1), dtype=np.uint64))
+    array([[1],
+           [1]], dtype=uint64)
+    """
+    fn = BILINEAR.get(kind)
+    if fn is None:
+        raise ParameterError(f"unknown bilinear map {kind!r}; use one of {sorted(BILINEAR)}")
+    return fn(a, b, params or {})
+
+
+def _matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Return ``numpy.matmul``'s output shape; raise ``ValueError`` when it does not fit."""
+    if not a or not b:
+        raise ValueError("matmul needs at least 1-D operands")
+    a2 = (1, *a) if len(a) == 1 else a
+    b2 = (*b, 1) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ValueError("inner dimensions differ")
+    batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
+    out = (*batch, a2[-2], b2[-1])
+    if len(b) == 1:
+        out = out[:-1]
+    if len(a) == 1:
+        out = (*out[:-2], out[-1]) if len(b) > 1 else out[:-1]
+    return tuple(int(v) for v in out)
+
+
+def output_shape(
+    kind: str, a_shape: tuple[int, ...], b_shape: tuple[int, ...], params: Mapping[str, Any]
+) -> tuple[int, ...]:
+    """Return the shape of ``bilinear(kind, a, b)`` without computing it.
+
+    Raises
+    ------
+    ParameterError
+        If the shapes do not fit the map (the message names both shapes).
+
+    Examples
+    --------
+    >>> output_shape("matmul", (5, 3), (3, 2), {})
+    (5, 2)
+    """
+    try:
+        if kind == "mul":
+            return tuple(np.broadcast_shapes(a_shape, b_shape))
+        if kind == "matmul":
+            return _matmul_shape(a_shape, b_shape)
+    except ValueError:
+        raise ParameterError(
+            f"shapes {a_shape} and {b_shape} do not fit {kind}; check the operands' shapes"
+        ) from None
+    if kind == "conv2d":
+        return conv_geometry(a_shape, b_shape, params)[3]
+    raise ParameterError(f"unknown bilinear map {kind!r}; use one of {sorted(BILINEAR)}")

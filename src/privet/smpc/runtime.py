@@ -1,0 +1,465 @@
+"""The runtimes: each computing party and the dealer execute the driver's op-code program.
+
+A :class:`PartyRuntime` holds one party's registers (its shares, ``uint64`` arrays keyed by
+id) and runs a loop: receive an instruction from the driver, execute it (the protocols of
+this room, talking to the other parties over the same :class:`~privet.core.channel.Channel`),
+answer with an acknowledgement carrying the instruction's cost (bytes, rounds, seconds) or
+the error. A :class:`DealerRuntime` receives the instructions that need correlated
+randomness and serves them (:mod:`privet.smpc.dealer`). Neither knows whether the driver
+is a thread of the same process (:class:`~privet.smpc.InProcessCluster`) or another machine:
+the same loop runs over the in-memory network and over TLS.
+
+Acknowledgement (JSON in a ``uint8`` array, tag ``ack/<seq>``)::
+
+    {"ok": true, "sent": 32, "rounds": 1, "messages": 2, "seconds": 0.0004}
+    {"ok": false, "error": "ProtocolError", "message": "..."}
+
+After an error the runtime closes its channel and stops: peers waiting on it fail fast.
+
+Examples
+--------
+>>> from privet.core.channel import InMemoryNetwork
+>>> net = InMemoryNetwork(2, dealer=True, clients=1)
+>>> PartyRuntime(net.channel(0), driver=3)
+PartyRuntime(party=0, parties=2)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from privet.core.channel import Channel, expect_arrays
+from privet.core.errors import PrivetError, ProtocolError
+from privet.core.random import SecureRandom, resolve_rng
+from privet.smpc import ring
+from privet.smpc.beaver import beaver_bilinear, beaver_square
+from privet.smpc.dealer import Dealer
+from privet.smpc.program import Instruction, decode, encode, plan
+from privet.smpc.ring import Ring
+from privet.smpc.session import PartySession
+from privet.smpc.truncation import less_than_zero, truncate
+
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "DealerRuntime", "PartyRuntime", "decode_index", "encode_index"]
+
+DEFAULT_IDLE_TIMEOUT: Final = 3600.0
+"""Seconds a runtime waits for the next instruction before it gives up."""
+
+U64 = np.uint64
+
+
+def encode_index(index: object) -> list[list[Any]]:
+    """Encode a basic numpy index (ints, slices, ``None``, ``...``) as JSON-ready lists.
+
+    Examples
+    --------
+    >>> encode_index((slice(0, None, 2), 1))
+    [['s', 0, None, 2], ['i', 1]]
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    out: list[list[Any]] = []
+    for it in items:
+        if isinstance(it, slice):
+            parts = [it.start, it.stop, it.step]
+            if not all(
+                p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts
+            ):
+                raise ProtocolError("slice bounds must be ints or None")
+            out.append(["s", *parts])
+        elif isinstance(it, int | np.integer) and not isinstance(it, bool):
+            out.append(["i", int(it)])
+        elif it is None:
+            out.append(["n"])
+        elif it is Ellipsis:
+            out.append(["e"])
+        else:
+            raise ProtocolError(
+                f"only basic indexing (ints, slices, None, ...) is supported on shared tensors, "
+                f"got {type(it).__name__}"
+            )
+    return out
+
+
+def decode_index(spec: object) -> tuple[Any, ...]:
+    """Decode :func:`encode_index`'s output; a malformed spec is a ``ProtocolError``."""
+    if not isinstance(spec, list) or len(spec) > 32:
+        raise ProtocolError("index must be a list of at most 32 items")
+    out: list[Any] = []
+    for it in spec:
+        if not isinstance(it, list) or not it or it[0] not in ("s", "i", "n", "e"):
+            raise ProtocolError("malformed index item")
+        kind = it[0]
+        vals = it[1:]
+        if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in vals):
+            raise ProtocolError("index values must be ints or null")
+        if kind == "s" and len(vals) == 3:
+            out.append(slice(*vals))
+        elif kind == "i" and len(vals) == 1 and vals[0] is not None:
+            out.append(vals[0])
+        elif kind == "n" and not vals:
+            out.append(None)
+        elif kind == "e" and not vals:
+            out.append(Ellipsis)
+        else:
+            raise ProtocolError("malformed index item")
+    return tuple(out)
+
+
+def _json_array(doc: dict[str, Any]) -> NDArray[np.uint8]:
+    return np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8).copy()
+
+
+def _error_doc(exc: BaseException) -> dict[str, Any]:
+    name = type(exc).__name__ if isinstance(exc, PrivetError) else "ProtocolError"
+    text = str(exc) if isinstance(exc, PrivetError) else f"internal error ({type(exc).__name__})"
+    return {"ok": False, "error": name, "message": text}
+
+
+class _Runtime:
+    """The loop shared by the party and the dealer runtimes."""
+
+    def __init__(self, channel: Channel, *, driver: int, idle_timeout: float) -> None:
+        self.channel = channel
+        self.driver = driver
+        self.idle_timeout = idle_timeout
+
+    def serve(self) -> None:
+        """Execute instructions until ``stop``, an error, or the idle timeout."""
+        ch = self.channel
+        while True:
+            try:
+                ins = decode(ch.recv(self.driver, tag="op", timeout=self.idle_timeout))
+            except PrivetError as exc:
+                self._fail(exc, seq=None)
+                return
+            if ins.op == "stop":
+                with contextlib.suppress(PrivetError):  # the driver may have gone already
+                    self._ack(ins.seq, {"ok": True})
+                return
+            before = ch.stats.snapshot()
+            t0 = time.perf_counter()
+            try:
+                self.execute(ins)
+            except Exception as exc:  # reported to the driver, then this runtime stops
+                self._fail(exc, seq=ins.seq)
+                return
+            after = ch.stats.snapshot()
+            self._ack(
+                ins.seq,
+                {
+                    "ok": True,
+                    "sent": after["bytes_sent"] - before["bytes_sent"],
+                    "rounds": after["rounds"] - before["rounds"],
+                    "messages": after["messages_sent"] - before["messages_sent"],
+                    "seconds": time.perf_counter() - t0,
+                },
+            )
+
+    def execute(self, ins: Instruction) -> None:
+        """Execute one instruction (overridden)."""
+        raise NotImplementedError
+
+    def _ack(self, seq: int, doc: dict[str, Any]) -> None:
+        self.channel.send(self.driver, [_json_array(doc)], tag=f"ack/{seq}")
+
+    def _fail(self, exc: BaseException, *, seq: int | None) -> None:
+        try:
+            if seq is not None:
+                self._ack(seq, _error_doc(exc))
+        except PrivetError:
+            pass
+        finally:
+            self.channel.close()
+
+
+class DealerRuntime(_Runtime):
+    """The dealer's runtime: it serves the material of each instruction it is sent.
+
+    Parameters
+    ----------
+    channel
+        The dealer's channel.
+    rng
+        Its generator (``None``: a fresh OS-keyed one).
+    driver
+        The driver's endpoint id.
+    idle_timeout
+        Seconds to wait for the next instruction.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        rng: SecureRandom | None = None,
+        *,
+        driver: int,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        super().__init__(channel, driver=driver, idle_timeout=idle_timeout)
+        self.dealer = Dealer(channel, resolve_rng(rng))
+
+    def execute(self, ins: Instruction) -> None:
+        """Serve the instruction's material (``setup`` sends the seeds)."""
+        if ins.op == "setup":
+            self.dealer.setup()
+        else:
+            self.dealer.serve(ins.seq, plan(ins))
+
+    def __repr__(self) -> str:
+        return f"DealerRuntime(dealer={self.channel.party}, parties={self.channel.parties})"
+
+
+class PartyRuntime(_Runtime):
+    """A computing party's runtime: registers of shares and the op-code interpreter.
+
+    Parameters
+    ----------
+    channel
+        The party's channel.
+    rng
+        Its generator (``None``: a fresh OS-keyed one).
+    driver
+        The driver's endpoint id.
+    timeout
+        Seconds each protocol receive waits (``None``: the channel's default).
+    idle_timeout
+        Seconds to wait for the next instruction.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        rng: SecureRandom | None = None,
+        *,
+        driver: int,
+        timeout: float | None = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        super().__init__(channel, driver=driver, idle_timeout=idle_timeout)
+        self.session = PartySession(channel, rng, timeout=timeout)
+        self.registers: dict[int, Ring] = {}
+        self._ops: dict[str, Callable[[Instruction], None]] = {
+            "setup": lambda ins: self.session.material.setup(),
+            "input": self._input,
+            "output": self._output,
+            "add": self._binary(ring.add),
+            "sub": self._binary(ring.sub),
+            "neg": self._neg,
+            "add_const": self._add_const,
+            "mul_const": self._mul_const,
+            "lin_const": self._lin_const,
+            "bilinear": self._bilinear,
+            "square": self._square,
+            "trunc": self._trunc,
+            "ltz": self._ltz,
+            "reshape": self._reshape,
+            "transpose": self._transpose,
+            "sum": self._sum,
+            "index": self._index,
+            "concat": self._concat,
+            "broadcast": self._broadcast,
+            "unfold": self._unfold,
+            "zeros": self._zeros,
+        }
+
+    def __repr__(self) -> str:
+        return f"PartyRuntime(party={self.channel.party}, parties={self.channel.parties})"
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def execute(self, ins: Instruction) -> None:
+        """Run one instruction on this party's registers."""
+        for r in ins.free:
+            self.registers.pop(r, None)
+        fn = self._ops.get(ins.op)
+        if fn is None:
+            raise ProtocolError(
+                f"unknown instruction {ins.op!r}; the driver is newer than this party"
+            )
+        self.session.begin(ins.seq)
+        fn(ins)
+
+    def _get(self, ins: Instruction, key: str) -> Ring:
+        rid = ins.reg(key)
+        try:
+            return self.registers[rid]
+        except KeyError:
+            raise ProtocolError(f"instruction {ins.op!r} names unknown register {rid}") from None
+
+    def _put(self, ins: Instruction, value: Ring) -> None:
+        self.registers[ins.reg("out")] = np.asarray(value, dtype=U64)
+
+    def _const(self, ins: Instruction) -> Ring:
+        if len(ins.consts) != 1 or ins.consts[0].dtype != U64:
+            raise ProtocolError(f"instruction {ins.op!r} needs one uint64 constant")
+        return ins.consts[0]
+
+    def _finish(self, ins: Instruction, z: Ring, mats: list[dict[str, Ring]]) -> None:
+        bits = ins.integer("trunc")
+        if bits:
+            z = truncate(self.session, z, bits=bits, mode=ins.mode(), material=mats)
+        self._put(ins, z)
+
+    # -- input and output ----------------------------------------------------------------
+
+    def _input(self, ins: Instruction) -> None:
+        src = ins.integer("src")
+        tag = f"in/{ins.seq}"
+        (share,) = expect_arrays(
+            self.channel.recv(src, tag=tag, timeout=self.session.timeout),
+            shapes=[ins.shape("shape")],
+            dtype=U64,
+            frm=src,
+            tag=tag,
+        )
+        self._put(ins, share)
+
+    def _output(self, ins: Instruction) -> None:
+        dst = ins.integer("dst")
+        if dst == self.channel.party or dst == self.channel.dealer:
+            raise ProtocolError("a value is never opened to a party itself or to the dealer")
+        self.channel.send(dst, [self._get(ins, "x")], tag=f"out/{ins.seq}")
+
+    # -- local linear operations ---------------------------------------------------------
+
+    def _binary(self, fn: Callable[[Ring, Ring], Ring]) -> Callable[[Instruction], None]:
+        def run(ins: Instruction) -> None:
+            self._put(ins, fn(self._get(ins, "x"), self._get(ins, "y")))
+
+        return run
+
+    def _neg(self, ins: Instruction) -> None:
+        self._put(ins, ring.neg(self._get(ins, "x")))
+
+    def _add_const(self, ins: Instruction) -> None:
+        x = self._get(ins, "x")
+        c = self._const(ins)
+        if self.session.leader:
+            self._put(ins, ring.add(x, c))
+        else:
+            self._put(ins, np.broadcast_to(x, np.broadcast_shapes(x.shape, c.shape)).copy())
+
+    def _mul_const(self, ins: Instruction) -> None:
+        mats = self.session.fetch(plan(ins))
+        self._finish(ins, ring.mul(self._get(ins, "x"), self._const(ins)), mats)
+
+    def _lin_const(self, ins: Instruction) -> None:
+        mats = self.session.fetch(plan(ins))
+        kind = ins.choice("kind", tuple(ring.BILINEAR))
+        x, c = self._get(ins, "x"), self._const(ins)
+        if ins.choice("side", ("left", "right")) == "left":
+            z = ring.bilinear(kind, x, c, ins.params())
+        else:
+            z = ring.bilinear(kind, c, x, ins.params())
+        self._finish(ins, z, mats)
+
+    # -- interactive operations ----------------------------------------------------------
+
+    def _bilinear(self, ins: Instruction) -> None:
+        mats = self.session.fetch(plan(ins))
+        x, y = self._get(ins, "x"), self._get(ins, "y")
+        if x.shape != ins.shape("xs") or y.shape != ins.shape("ys"):
+            raise ProtocolError("bilinear operand shapes differ from the instruction's")
+        kind = ins.choice("kind", tuple(ring.BILINEAR))
+        z = beaver_bilinear(self.session, kind, x, y, ins.params(), mats[0])
+        self._finish(ins, z, mats[1:])
+
+    def _square(self, ins: Instruction) -> None:
+        mats = self.session.fetch(plan(ins))
+        x = self._get(ins, "x")
+        if x.shape != ins.shape("shape"):
+            raise ProtocolError("square operand shape differs from the instruction's")
+        self._finish(ins, beaver_square(self.session, x, mats[0]), mats[1:])
+
+    def _trunc(self, ins: Instruction) -> None:
+        mats = self.session.fetch(plan(ins))
+        x = self._get(ins, "x")
+        if x.shape != ins.shape("shape"):
+            raise ProtocolError("trunc operand shape differs from the instruction's")
+        z = truncate(
+            self.session, x, bits=ins.integer("bits", minimum=1), mode=ins.mode(), material=mats
+        )
+        self._put(ins, z)
+
+    def _ltz(self, ins: Instruction) -> None:
+        mats = self.session.fetch(plan(ins))
+        x = self._get(ins, "x")
+        if x.shape != ins.shape("shape"):
+            raise ProtocolError("ltz operand shape differs from the instruction's")
+        self._put(ins, less_than_zero(self.session, x, material=mats))
+
+    # -- shape operations (local) --------------------------------------------------------
+
+    def _reshape(self, ins: Instruction) -> None:
+        x = self._get(ins, "x")
+        shape = ins.shape("shape")
+        if int(np.prod(shape, dtype=np.int64)) != x.size:
+            raise ProtocolError("reshape to a shape of another size")
+        self._put(ins, x.reshape(shape))
+
+    def _transpose(self, ins: Instruction) -> None:
+        x = self._get(ins, "x")
+        axes = ins.shape("axes")
+        if sorted(axes) != list(range(x.ndim)):
+            raise ProtocolError("transpose axes are not a permutation")
+        self._put(ins, np.ascontiguousarray(x.transpose(axes)))
+
+    def _sum(self, ins: Instruction) -> None:
+        x = self._get(ins, "x")
+        axes = ins.shape("axes")
+        if any(a >= x.ndim for a in axes):
+            raise ProtocolError("sum over an axis the register does not have")
+        keep = bool(ins.args.get("keepdims", False))
+        self._put(ins, ring.sum_axis(x, axis=tuple(axes), keepdims=keep))
+
+    def _index(self, ins: Instruction) -> None:
+        x = self._get(ins, "x")
+        try:
+            self._put(ins, np.array(x[decode_index(ins.args.get("index"))], dtype=U64))
+        except IndexError:
+            raise ProtocolError("index out of range for the register") from None
+
+    def _concat(self, ins: Instruction) -> None:
+        xs = [self._reg_value(r) for r in ins.regs("xs")]
+        axis = ins.integer("axis")
+        try:
+            self._put(ins, np.concatenate(xs, axis=axis))
+        except (ValueError, np.exceptions.AxisError):
+            raise ProtocolError("concat of registers with mismatched shapes") from None
+
+    def _reg_value(self, rid: int) -> Ring:
+        try:
+            return self.registers[rid]
+        except KeyError:
+            raise ProtocolError(f"unknown register {rid}") from None
+
+    def _broadcast(self, ins: Instruction) -> None:
+        x = self._get(ins, "x")
+        try:
+            self._put(ins, np.broadcast_to(x, ins.shape("shape")).copy())
+        except ValueError:
+            raise ProtocolError("broadcast to an incompatible shape") from None
+
+    def _zeros(self, ins: Instruction) -> None:
+        shape = ins.shape("shape")
+        if int(np.prod(shape, dtype=np.int64)) > 1 << 31:
+            raise ProtocolError("zeros of more than 2^31 elements refused")
+        self._put(ins, np.zeros(shape, dtype=U64))
+
+    def _unfold(self, ins: Instruction) -> None:
+        x = self._get(ins, "x")
+        k, s, p = ins.shape("kernel"), ins.shape("stride"), ins.shape("padding")
+        if x.ndim != 4 or len(k) != 2 or len(s) != 2 or len(p) != 2 or min(s) < 1:
+            raise ProtocolError("unfold needs a 4-D register and pairs kernel/stride/padding")
+        self._put(ins, ring.im2col(x, (k[0], k[1]), (s[0], s[1]), (p[0], p[1])))
+
+
+def stop_message(seq: int) -> list[NDArray[Any]]:
+    """Return the instruction that ends a runtime's loop."""
+    return encode(seq, "stop", {})

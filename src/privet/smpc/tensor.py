@@ -1,0 +1,635 @@
+"""The user-facing shared tensor: numpy-like operators on secret-shared values.
+
+A :class:`SharedTensor` is a handle: the driver's register id, the shape, and the number of
+fractional bits (``frac_bits``: the cluster's ``f`` for reals, 0 for integers such as
+comparison results). Its values exist only as shares held by the parties; the handle holds
+none, and its ``repr`` shows only the shape.
+
+Operators (the other operand may be a shared tensor, or a public number/array):
+
+* ``+``, ``-``, unary ``-``: local, free;
+* ``*`` (Beaver; ``x * x`` uses a cheaper square), ``@`` (Beaver matmul), ``**`` (int
+  powers): one round each, plus the truncation of :mod:`privet.smpc.truncation` when both
+  sides are fixed point; a public operand is local (a public real still needs truncation);
+* ``/``: by a public value ``c`` (multiplication by ``1/c`` encoded with ``f + 8``
+  fractional bits, then one truncation: the quotient must satisfy ``|x/c| < 2^(62-2f-8)``
+  (2^22 for ``f = 16``) and the error is at most ``|x| * 2^-(f+9) + 1`` ulp; in local
+  truncation mode, ``f`` bits: ``|x/c| < 2^30``, error ``|x| * 2^-(f+1) + 1`` ulp), or by
+  a shared one (:func:`privet.smpc.divide`);
+* ``<``, ``>``, ``<=``, ``>=``: shared 0/1 integers (:mod:`privet.smpc.comparison`);
+* ``.sum()``, ``.mean()``, ``.reshape()``, ``.T``, ``[basic index]``.
+
+``.reveal(to=None)`` opens the value to one client (default: the driver) and returns it:
+``float64`` for fixed point, ``int64`` for integers. Truth tests, ``numpy.asarray`` and
+pickling are refused: each would leak or copy the secret silently.
+
+Examples
+--------
+>>> from privet.smpc import InProcessCluster
+>>> with InProcessCluster(parties=2) as cluster:
+...     x = cluster.share([1.5, -2.0, 3.0])
+...     y = cluster.share([2.0, 2.0, 2.0])
+...     print((x * y).reveal(), (x < y).reveal(), float(x.sum().reveal()))
+[ 3. -4.  6.] [1 1 0] 2.5
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from privet.core.errors import ParameterError, ParameterTypeError
+from privet.smpc import ring
+
+if TYPE_CHECKING:
+    from privet.smpc.driver import Driver
+
+__all__ = ["SharedTensor", "concatenate", "ltz", "mul_to", "public", "relabel", "stack"]
+
+U64 = np.uint64
+
+
+class SharedTensor:
+    """A secret-shared array (see the module docstring). Made by a cluster, never directly.
+
+    Attributes
+    ----------
+    shape
+        The array's shape.
+    frac_bits
+        Fractional bits of the fixed-point encoding (0: integers).
+    """
+
+    __slots__ = ("__weakref__", "_driver", "frac_bits", "reg", "shape")
+    __array_ufunc__ = None  # numpy defers to our reflected operators (arr < x works)
+
+    def __init__(self, driver: Driver, reg: int, shape: tuple[int, ...], frac_bits: int) -> None:
+        self._driver = driver
+        self.reg = reg
+        self.shape = tuple(int(s) for s in shape)
+        self.frac_bits = frac_bits
+
+    # -- facts ---------------------------------------------------------------------------
+
+    @property
+    def driver(self) -> Driver:
+        """The driver (cluster) this tensor lives in."""
+        return self._driver
+
+    @property
+    def ndim(self) -> int:
+        """The number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        """The number of elements."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def is_integer(self) -> bool:
+        """Whether the tensor holds integers (``frac_bits == 0``)."""
+        return self.frac_bits == 0
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise ParameterTypeError("len() of a 0-d shared tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        kind = "int" if self.is_integer else f"fixed<{self.frac_bits}>"
+        return f"SharedTensor(shape={self.shape}, {kind}, parties={self._driver.parties})"
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter shutdown there is nothing to free
+            self._driver.release(self.reg)
+
+    # -- refusals ------------------------------------------------------------------------
+
+    def __bool__(self) -> bool:
+        raise ParameterTypeError(
+            "a shared value has no truth value (branching on it would reveal it); use "
+            "privet.smpc.where(cond, a, b) or reveal() explicitly"
+        )
+
+    def __array__(self, *args: Any, **kwargs: Any) -> NDArray[Any]:
+        raise ParameterTypeError("a SharedTensor cannot become a numpy array; call .reveal()")
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise ParameterTypeError(
+            "a SharedTensor is a handle into a running cluster; it cannot be pickled"
+        )
+
+    def __iter__(self) -> Any:
+        raise ParameterTypeError("iterate over a shared tensor by indexing, e.g. x[i]")
+
+    # -- opening -------------------------------------------------------------------------
+
+    def reveal(self, to: str | None = None) -> NDArray[Any]:
+        """Open the value to client ``to`` alone (default: the driver) and return it.
+
+        Parameters
+        ----------
+        to
+            A client name of the cluster (``None``: the driver). The parties send their
+            shares to that endpoint only.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64`` for fixed point, ``int64`` for integers.
+        """
+        return self._driver.reveal(self, to=to)
+
+    # -- arithmetic ----------------------------------------------------------------------
+
+    def __add__(self, other: Any) -> SharedTensor:
+        with self._driver.op("add"):
+            return _add(self, other)
+
+    def __radd__(self, other: Any) -> SharedTensor:
+        with self._driver.op("add"):
+            return _add(self, other)
+
+    def __sub__(self, other: Any) -> SharedTensor:
+        with self._driver.op("sub"):
+            return _sub(self, other)
+
+    def __rsub__(self, other: Any) -> SharedTensor:
+        with self._driver.op("sub"):
+            return _add(_neg(self), other)
+
+    def __neg__(self) -> SharedTensor:
+        with self._driver.op("neg"):
+            return _neg(self)
+
+    def __mul__(self, other: Any) -> SharedTensor:
+        with self._driver.op("mul"):
+            return _mul(self, other)
+
+    def __rmul__(self, other: Any) -> SharedTensor:
+        with self._driver.op("mul"):
+            return _mul(self, other)
+
+    def __matmul__(self, other: Any) -> SharedTensor:
+        with self._driver.op("matmul"):
+            return _linear("matmul", self, other, {})
+
+    def __rmatmul__(self, other: Any) -> SharedTensor:
+        with self._driver.op("matmul"):
+            return _linear_public_left("matmul", other, self, {})
+
+    def __pow__(self, exponent: int) -> SharedTensor:
+        if isinstance(exponent, bool) or not isinstance(exponent, numbers.Integral) or exponent < 1:
+            raise ParameterError(f"only integer powers >= 1 are supported, got {exponent!r}")
+        with self._driver.op("pow"):
+            return _power(self, int(exponent))
+
+    def __truediv__(self, other: Any) -> SharedTensor:
+        if isinstance(other, SharedTensor):
+            from privet.smpc.nonlinear import divide
+
+            return divide(self, other)
+        c = _as_public(other)
+        if c.dtype.kind not in "biuf":
+            raise ParameterTypeError(f"cannot divide by dtype {c.dtype}")
+        if (c == 0).any():
+            raise ParameterError("division by a public zero; remove the zero divisors")
+        with self._driver.op("div"):
+            return _div_public(self, c.astype(np.float64))
+
+    # -- comparisons ---------------------------------------------------------------------
+
+    def __lt__(self, other: Any) -> SharedTensor:
+        with self._driver.op("lt"):
+            return ltz(_sub(self, other))
+
+    def __gt__(self, other: Any) -> SharedTensor:
+        with self._driver.op("gt"):
+            return ltz(_rsub(self, other))
+
+    def __le__(self, other: Any) -> SharedTensor:
+        with self._driver.op("le"):
+            return _add(_neg(ltz(_rsub(self, other))), 1)
+
+    def __ge__(self, other: Any) -> SharedTensor:
+        with self._driver.op("ge"):
+            return _add(_neg(ltz(_sub(self, other))), 1)
+
+    # -- reductions and shape ------------------------------------------------------------
+
+    def sum(
+        self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
+    ) -> SharedTensor:
+        """Sum over ``axis`` (all by default); local, no communication."""
+        with self._driver.op("sum"):
+            return _sum(self, axis, keepdims)
+
+    def mean(
+        self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
+    ) -> SharedTensor:
+        """Mean over ``axis``: the sum times the public ``1/count`` (one truncation).
+
+        As for division by a public value: the mean must satisfy ``|mean| < 2^(62-2f-8)``
+        and the error is at most ``|sum| * 2^-(f+9) + 1`` ulp.
+        """
+        with self._driver.op("mean"):
+            axes = _axes(axis, self.ndim)
+            count = int(np.prod([self.shape[a] for a in axes], dtype=np.int64)) or 1
+            return _div_public(_sum(self, axis, keepdims), np.array(float(count)))
+
+    def reshape(self, *shape: Any) -> SharedTensor:
+        """Return the tensor with a new shape (local)."""
+        target = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
+        try:
+            new = np.broadcast_to(np.zeros((), bool), self.shape).reshape(target).shape
+        except ValueError:
+            raise ParameterError(f"cannot reshape {self.shape} to {tuple(target)}") from None
+        with self._driver.op("reshape"):
+            return self._driver.emit(
+                "reshape", tuple(new), self.frac_bits, {"x": self.reg, "shape": list(new)}
+            )
+
+    def flatten(self) -> SharedTensor:
+        """Return a 1-D view of the values (local)."""
+        return self.reshape(self.size)
+
+    def transpose(self, *axes: int) -> SharedTensor:
+        """Permute the axes (reversed by default); local."""
+        perm = list(axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes)
+        if not perm:
+            perm = list(range(self.ndim))[::-1]
+        if sorted(perm) != list(range(self.ndim)):
+            raise ParameterError(f"axes {perm} are not a permutation of {self.ndim} axes")
+        shape = tuple(self.shape[a] for a in perm)
+        with self._driver.op("transpose"):
+            return self._driver.emit(
+                "transpose", shape, self.frac_bits, {"x": self.reg, "axes": perm}
+            )
+
+    @property
+    def T(self) -> SharedTensor:
+        """The transpose."""
+        return self.transpose()
+
+    def __getitem__(self, index: Any) -> SharedTensor:
+        spec = self._driver.index_args(index)
+        try:
+            shape = np.broadcast_to(np.zeros((), bool), self.shape)[index].shape
+        except (IndexError, TypeError):
+            raise ParameterError(f"index {index!r} does not fit shape {self.shape}") from None
+        with self._driver.op("index"):
+            return self._driver.emit(
+                "index", tuple(shape), self.frac_bits, {"x": self.reg, "index": spec}
+            )
+
+    def broadcast_to(self, shape: tuple[int, ...]) -> SharedTensor:
+        """Return the tensor broadcast to ``shape`` (local; materialised)."""
+        try:
+            np.broadcast_shapes(self.shape, tuple(shape))
+            new = np.broadcast_to(np.zeros(self.shape, bool), tuple(shape)).shape
+        except ValueError:
+            raise ParameterError(f"cannot broadcast {self.shape} to {tuple(shape)}") from None
+        return self._driver.emit(
+            "broadcast", tuple(new), self.frac_bits, {"x": self.reg, "shape": list(new)}
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _as_public(value: Any) -> NDArray[Any]:
+    if isinstance(value, SharedTensor):
+        raise ParameterTypeError("expected a public value, got a SharedTensor")
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise ParameterTypeError(
+            f"a public operand must be numeric, got {type(value).__name__} of dtype {arr.dtype}"
+        )
+    return arr
+
+
+def _encode_public(t: SharedTensor, value: Any) -> tuple[NDArray[np.uint64], int]:
+    """Encode a public operand: integers exactly (frac 0), reals at the cluster's ``f``."""
+    arr = _as_public(value)
+    driver = t.driver
+    if arr.dtype.kind in "biu":
+        return driver.codec.encode(arr.astype(np.int64), frac_bits=0, name="constant"), 0
+    return driver.codec.encode(arr, name="constant"), driver.frac_bits
+
+
+def _rescale(t: SharedTensor, frac: int) -> SharedTensor:
+    """Raise ``t`` to ``frac`` fractional bits (a local multiplication by 2^k)."""
+    if t.frac_bits >= frac:
+        return t
+    k = np.array(1 << (frac - t.frac_bits), dtype=U64)
+    return t.driver.emit(
+        "mul_const",
+        t.shape,
+        frac,
+        {"x": t.reg, "shape": list(t.shape), "trunc": 0, "mode": t.driver.truncation},
+        [k],
+    )
+
+
+def _bshape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        raise ParameterError(f"shapes {a} and {b} cannot be broadcast together") from None
+
+
+def _add(a: SharedTensor, other: Any) -> SharedTensor:
+    d = a.driver
+    if isinstance(other, SharedTensor):
+        _same_cluster(a, other)
+        frac = max(a.frac_bits, other.frac_bits)
+        x, y = _rescale(a, frac), _rescale(other, frac)
+        return d.emit("add", _bshape(x.shape, y.shape), frac, {"x": x.reg, "y": y.reg})
+    c, cfrac = _encode_public(a, other)
+    x = _rescale(a, cfrac)
+    if cfrac < x.frac_bits:
+        c = d.codec.encode(
+            _as_public(other).astype(np.float64), frac_bits=x.frac_bits, name="constant"
+        )
+    return d.emit("add_const", _bshape(x.shape, c.shape), x.frac_bits, {"x": x.reg}, [c])
+
+
+def _neg(a: SharedTensor) -> SharedTensor:
+    return a.driver.emit("neg", a.shape, a.frac_bits, {"x": a.reg})
+
+
+def _sub(a: SharedTensor, other: Any) -> SharedTensor:
+    if isinstance(other, SharedTensor):
+        _same_cluster(a, other)
+        frac = max(a.frac_bits, other.frac_bits)
+        x, y = _rescale(a, frac), _rescale(other, frac)
+        return a.driver.emit("sub", _bshape(x.shape, y.shape), frac, {"x": x.reg, "y": y.reg})
+    return _add(a, -_as_public(other))
+
+
+def _rsub(a: SharedTensor, other: Any) -> SharedTensor:
+    """``other - a``."""
+    if isinstance(other, SharedTensor):
+        return _sub(other, a)
+    return _add(_neg(a), other)
+
+
+DIV_GUARD_BITS = 8
+"""Extra fractional bits of ``1/c`` in a division by a public ``c`` (not in local mode)."""
+
+
+def _div_public(t: SharedTensor, c: NDArray[np.float64]) -> SharedTensor:
+    """Return ``t / c`` for a public non-zero ``c``.
+
+    ``t`` times ``1/c`` encoded with ``f + 8`` fractional bits, truncated back to ``f`` (see
+    the module docstring).
+    """
+    d = t.driver
+    g = 0 if d.truncation == "local" else DIV_GUARD_BITS
+    return mul_to(t, 1.0 / c, d.frac_bits, b_frac=d.frac_bits + g)
+
+
+def _trunc_for(d: Driver, frac: int) -> tuple[int, int]:
+    """Return the truncation bits and frac of a product carrying ``frac`` bits."""
+    f = d.frac_bits
+    return (frac - f, f) if frac > f else (0, frac)
+
+
+def _mul(a: SharedTensor, other: Any) -> SharedTensor:
+    d = a.driver
+    if isinstance(other, SharedTensor):
+        _same_cluster(a, other)
+        trunc, frac = _trunc_for(d, a.frac_bits + other.frac_bits)
+        if other is a:
+            args = {"x": a.reg, "shape": list(a.shape), **d.mode_args(trunc)}
+            return d.emit("square", a.shape, frac, args)
+        shape = _bshape(a.shape, other.shape)
+        args = {
+            "x": a.reg,
+            "y": other.reg,
+            "kind": "mul",
+            "params": {},
+            "xs": list(a.shape),
+            "ys": list(other.shape),
+            "shape": list(shape),
+            **d.mode_args(trunc),
+        }
+        return d.emit("bilinear", shape, frac, args)
+    c, cfrac = _encode_public(a, other)
+    trunc, frac = _trunc_for(d, a.frac_bits + cfrac)
+    shape = _bshape(a.shape, c.shape)
+    return d.emit(
+        "mul_const", shape, frac, {"x": a.reg, "shape": list(shape), **d.mode_args(trunc)}, [c]
+    )
+
+
+def _linear(kind: str, a: SharedTensor, other: Any, params: dict[str, Any]) -> SharedTensor:
+    """``kind(a, other)`` for a bilinear map, ``other`` shared or public."""
+    d = a.driver
+    if isinstance(other, SharedTensor):
+        _same_cluster(a, other)
+        trunc, frac = _trunc_for(d, a.frac_bits + other.frac_bits)
+        shape = ring.output_shape(kind, a.shape, other.shape, params)
+        args = {
+            "x": a.reg,
+            "y": other.reg,
+            "kind": kind,
+            "params": params,
+            "xs": list(a.shape),
+            "ys": list(other.shape),
+            "shape": list(shape),
+            **d.mode_args(trunc),
+        }
+        return d.emit("bilinear", shape, frac, args)
+    c, cfrac = _encode_public(a, other)
+    trunc, frac = _trunc_for(d, a.frac_bits + cfrac)
+    shape = ring.output_shape(kind, a.shape, c.shape, params)
+    args = {
+        "x": a.reg,
+        "kind": kind,
+        "params": params,
+        "side": "left",
+        "shape": list(shape),
+        **d.mode_args(trunc),
+    }
+    return d.emit("lin_const", shape, frac, args, [c])
+
+
+def _linear_public_left(
+    kind: str, other: Any, a: SharedTensor, params: dict[str, Any]
+) -> SharedTensor:
+    """``kind(other, a)`` with ``other`` public."""
+    d = a.driver
+    c, cfrac = _encode_public(a, other)
+    trunc, frac = _trunc_for(d, a.frac_bits + cfrac)
+    shape = ring.output_shape(kind, c.shape, a.shape, params)
+    args = {
+        "x": a.reg,
+        "kind": kind,
+        "params": params,
+        "side": "right",
+        "shape": list(shape),
+        **d.mode_args(trunc),
+    }
+    return d.emit("lin_const", shape, frac, args, [c])
+
+
+def _power(a: SharedTensor, n: int) -> SharedTensor:
+    """Return ``a ** n`` by square-and-multiply (``n >= 1``)."""
+    while not n & 1:  # strip factors of two: a^(2m) = (a^2)^m
+        a, n = _mul(a, a), n >> 1
+    result, base, n = a, a, n >> 1
+    while n:
+        base = _mul(base, base)
+        if n & 1:
+            result = _mul(result, base)
+        n >>= 1
+    return result
+
+
+def _axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for ax in axes:
+        if isinstance(ax, bool) or not isinstance(ax, int) or not -ndim <= ax < max(ndim, 1):
+            raise ParameterError(f"axis {ax!r} is out of range for {ndim} dimensions")
+        out.append(ax % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def _sum(a: SharedTensor, axis: int | tuple[int, ...] | None, keepdims: bool) -> SharedTensor:
+    axes = _axes(axis, a.ndim)
+    if keepdims:
+        shape = tuple(1 if i in axes else s for i, s in enumerate(a.shape))
+    else:
+        shape = tuple(s for i, s in enumerate(a.shape) if i not in axes)
+    args = {"x": a.reg, "axes": list(axes), "keepdims": keepdims}
+    return a.driver.emit("sum", shape, a.frac_bits, args)
+
+
+def public(like: SharedTensor, value: ArrayLike, *, integer: bool = False) -> SharedTensor:
+    """Embed a public array as a (trivially) shared tensor of ``like``'s cluster (local)."""
+    d = like.driver
+    arr = _as_public(value)
+    frac = 0 if integer else d.frac_bits
+    c = d.codec.encode(arr.astype(np.int64) if integer else arr, frac_bits=frac, name="constant")
+    zero = d.emit("zeros", tuple(c.shape), frac, {"shape": list(c.shape)})
+    return d.emit("add_const", tuple(c.shape), frac, {"x": zero.reg}, [c])
+
+
+def relabel(t: SharedTensor, frac: int) -> SharedTensor:
+    """Return the same ring values read with ``frac`` fractional bits.
+
+    That is ``t * 2^(t.frac - frac)``, exact and local (a copy under a new scale).
+    """
+    return t.driver.emit("reshape", t.shape, frac, {"x": t.reg, "shape": list(t.shape)})
+
+
+def mul_to(a: SharedTensor, b: Any, frac: int, *, b_frac: int | None = None) -> SharedTensor:
+    """Return ``a * b`` truncated to exactly ``frac`` fractional bits.
+
+    ``b`` may be shared or public; a public ``b`` is encoded with ``b_frac`` bits (default:
+    the cluster's).
+    """
+    d = a.driver
+    if isinstance(b, SharedTensor):
+        _same_cluster(a, b)
+        total = a.frac_bits + b.frac_bits
+        trunc = total - frac
+        _check_trunc(trunc, total, frac)
+        shape = _bshape(a.shape, b.shape)
+        if b is a:
+            return d.emit(
+                "square", a.shape, frac, {"x": a.reg, "shape": list(a.shape), **d.mode_args(trunc)}
+            )
+        args = {
+            "x": a.reg,
+            "y": b.reg,
+            "kind": "mul",
+            "params": {},
+            "xs": list(a.shape),
+            "ys": list(b.shape),
+            "shape": list(shape),
+            **d.mode_args(trunc),
+        }
+        return d.emit("bilinear", shape, frac, args)
+    bf = d.frac_bits if b_frac is None else b_frac
+    c = d.codec.encode(_as_public(b), frac_bits=bf, name="constant")
+    total = a.frac_bits + bf
+    trunc = total - frac
+    _check_trunc(trunc, total, frac)
+    shape = _bshape(a.shape, c.shape)
+    return d.emit(
+        "mul_const", shape, frac, {"x": a.reg, "shape": list(shape), **d.mode_args(trunc)}, [c]
+    )
+
+
+def _check_trunc(trunc: int, total: int, frac: int) -> None:
+    if trunc < 0 or trunc > 62:
+        raise ParameterError(f"cannot bring a product of {total} fractional bits to {frac}")
+
+
+def ltz(a: SharedTensor) -> SharedTensor:
+    """Return ``[a < 0]`` as shared 0/1 integers (exact; see :mod:`.truncation`)."""
+    return a.driver.emit("ltz", a.shape, 0, {"x": a.reg, "shape": list(a.shape)})
+
+
+def _same_cluster(a: SharedTensor, b: SharedTensor) -> None:
+    if a.driver is not b.driver:
+        raise ParameterError("the two shared tensors live in different clusters")
+
+
+def concatenate(
+    tensors: list[SharedTensor] | tuple[SharedTensor, ...], axis: int = 0
+) -> SharedTensor:
+    """Join shared tensors along an existing axis (local).
+
+    Parameters
+    ----------
+    tensors
+        Tensors of one cluster, equal shapes except along ``axis``.
+    axis
+        The axis.
+
+    Returns
+    -------
+    SharedTensor
+        The joined tensor (at the largest ``frac_bits`` of the inputs).
+    """
+    if not tensors:
+        raise ParameterError("concatenate needs at least one tensor")
+    first = tensors[0]
+    for t in tensors[1:]:
+        _same_cluster(first, t)
+    frac = max(t.frac_bits for t in tensors)
+    with first.driver.op("concat"):
+        parts = [_rescale(t, frac) for t in tensors]
+        ax = _axes(axis, first.ndim)[0]
+        try:
+            shape = np.concatenate(
+                [np.broadcast_to(np.zeros((), bool), p.shape) for p in parts], axis=ax
+            ).shape
+        except ValueError:
+            raise ParameterError(
+                f"cannot concatenate shapes {[p.shape for p in parts]} on axis {axis}"
+            ) from None
+        return first.driver.emit(
+            "concat", tuple(shape), frac, {"xs": [p.reg for p in parts], "axis": ax}
+        )
+
+
+def stack(tensors: list[SharedTensor] | tuple[SharedTensor, ...], axis: int = 0) -> SharedTensor:
+    """Stack equally shaped shared tensors along a new axis (local)."""
+    if not tensors:
+        raise ParameterError("stack needs at least one tensor")
+    ndim = tensors[0].ndim
+    ax = axis % (ndim + 1)
+    idx = (slice(None),) * ax + (None,)
+    return concatenate([t[idx] for t in tensors], axis=ax)

@@ -1,0 +1,177 @@
+"""Truncation of shared values by ``m`` bits (after a fixed-point product), three ways.
+
+A fixed-point product carries ``2f`` fractional bits; dividing it by ``2^f`` (an arithmetic
+shift of the secret) restores ``f``. Shares cannot simply be shifted one by one: the sum of
+the shares wraps modulo 2^64. The modes:
+
+``"local"`` — SecureML (Mohassel & Zhang 2017, "SecureML: A system for scalable
+    privacy-preserving machine learning", IEEE S&P 2017, §4.1, Theorem 1). **Two parties
+    only**, no communication: party 0 shifts its share, party 1 computes ``-((-x_1) >> m)``.
+    If ``|x| < 2^ℓx`` (ring units, ``ℓx + 1 < 64``) the result is ``⌊x/2^m⌋`` or one more
+    (≤ 1 ulp off) except with probability ``≤ 2^(ℓx+1-64)``, when it is wildly wrong. For
+    ``f = 16`` and ``|x·y| < 2^k``, ``ℓx = k + 32``: ``|x·y| < 2^7`` fails with probability
+    ≤ 2^-24 per element. Fast, but not for long pipelines of large tensors.
+
+``"dealer"`` (default) — the dealer-assisted probabilistic truncation of Catrina & de Hoogh
+    2010 ("Improved primitives for secure multiparty integer computation", SCN 2010,
+    Protocol 3.1, TruncPr), in Z_2^64 with the wrap handled exactly by the mask's top bit
+    (Escudero, Ghosh, Keller, Rachuri & Scholl 2020, "Improved primitives for MPC over mixed
+    arithmetic-binary circuits", CRYPTO 2020, §5). For ``|x| < 2^62``: the parties open
+    ``c = x + 2^62 + r`` with ``r`` uniform; since ``y = x + 2^62 < 2^63`` the wrap of
+    ``y + r`` is ``w = r_63 ∧ ¬c_63``, linear in the shared bit ``r_63``; then
+    ``⌊y/2^m⌋ = ⌊c/2^m⌋ - ⌊r/2^m⌋ + 2^(64-m)·w - b`` with ``b = [c mod 2^m < r mod 2^m]``.
+    Dropping ``b`` gives ``⌊x/2^m⌋ + b``: **never more than 1 ulp off, with no failure
+    probability**, and the error is unbiased stochastic rounding (it rounds up with
+    probability equal to the discarded fraction). One round, any number of parties.
+
+``"exact"`` — as ``"dealer"``, and ``b`` is computed with the bitwise comparison of
+    :mod:`privet.smpc.bits` on the mask's low ``m`` bits (shared by the dealer, an edaBit,
+    Escudero et al. 2020 §3) and converted with a daBit: exactly ``⌊x/2^m⌋`` (Catrina & de
+    Hoogh 2010, §3, Trunc via Mod2m and BitLT). ``2 + ⌈log2 m⌉`` rounds.
+
+The same exact truncation by 62 bits is the sign test of :mod:`privet.smpc.comparison`.
+
+Examples
+--------
+>>> [r.name for r in truncation_plan((2,), bits=16, mode="dealer")]
+['wrap/16']
+>>> truncation_plan((2,), bits=16, mode="local")
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final, Literal
+
+import numpy as np
+
+from privet.core.errors import ParameterError
+from privet.smpc.bits import bit_to_arith, bit_to_arith_plan, less_than_plan, less_than_public
+from privet.smpc.dealer import Recipe, wrap_masks
+from privet.smpc.ring import Ring, add, mul, neg, sub
+from privet.smpc.session import PartySession
+
+__all__ = [
+    "BIAS_BITS",
+    "MODES",
+    "TruncationMode",
+    "check_mode",
+    "less_than_zero",
+    "less_than_zero_plan",
+    "truncate",
+    "truncation_plan",
+]
+
+TruncationMode = Literal["local", "dealer", "exact"]
+MODES: Final = ("local", "dealer", "exact")
+BIAS_BITS: Final = 62
+"""Inputs satisfy ``|x| < 2^62``; the bias ``2^62`` makes them non-negative below 2^63."""
+
+U64 = np.uint64
+
+
+def check_mode(mode: object, parties: int) -> TruncationMode:
+    """Validate a truncation mode for ``parties`` parties.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown mode, or ``"local"`` with more than two parties.
+
+    Examples
+    --------
+    >>> check_mode("exact", 3)
+    'exact'
+    """
+    if mode not in MODES:
+        raise ParameterError(f"truncation must be one of {MODES}, got {mode!r}")
+    if mode == "local" and parties != 2:
+        raise ParameterError(
+            f"local (SecureML) truncation is correct for 2 parties only, got {parties}; "
+            "use truncation='dealer'"
+        )
+    return mode
+
+
+def truncation_plan(shape: tuple[int, ...], *, bits: int, mode: TruncationMode) -> list[Recipe]:
+    """Return the dealer material for one truncation in ``mode``."""
+    if mode == "local":
+        return []
+    plan = [wrap_masks(shape, bits, with_low_bits=(mode == "exact"))]
+    if mode == "exact":
+        plan += less_than_plan(shape, bits=bits) + bit_to_arith_plan(shape)
+    return plan
+
+
+def truncate(
+    sess: PartySession,
+    x: Ring,
+    *,
+    bits: int,
+    mode: TruncationMode,
+    material: Sequence[Mapping[str, Ring]],
+) -> Ring:
+    """Return this party's share of ``⌊x / 2^bits⌋`` (signed), per ``mode`` (module doc).
+
+    Parameters
+    ----------
+    sess
+        The party's session.
+    x
+        This party's share; the secret must satisfy ``|x| < 2^62`` (ring units).
+    bits
+        ``m``, in 1..62.
+    mode
+        ``"local"``, ``"dealer"`` or ``"exact"``.
+    material
+        The dealer material of :func:`truncation_plan`, in order.
+
+    Returns
+    -------
+    numpy.ndarray
+        The share of the truncated value.
+    """
+    if not 1 <= bits <= BIAS_BITS:
+        raise ParameterError(f"truncation bits must be in 1..{BIAS_BITS}, got {bits}")
+    sh = U64(bits)
+    if mode == "local":
+        # SecureML, Theorem 1: P0 takes ⌊x0 / 2^m⌋, P1 takes 2^64 - ⌊(2^64 - x1) / 2^m⌋.
+        if sess.party == 0:
+            return np.asarray(np.right_shift(x, sh))
+        return neg(np.asarray(np.right_shift(neg(x), sh)))
+    wrap = material[0]
+    r, r_hi, r_msb = wrap["r"], wrap["r_hi"], wrap["r_msb"]
+    y = add(x, U64(1 << BIAS_BITS)) if sess.leader else x
+    (c,) = sess.open([add(y, r)], step=f"trunc/{bits}")  # c = y + r (uniform: reveals nothing)
+    c_hi = np.right_shift(c, sh)
+    c_msb = np.right_shift(c, U64(63))
+    # wrap of y + r is r_63 ∧ ¬c_63 because y < 2^63 (Escudero et al. 2020, §5)
+    w_coef = mul(np.subtract(U64(1), c_msb, dtype=U64), U64(1 << (64 - bits)))
+    z = sub(mul(w_coef, r_msb), r_hi)
+    if sess.leader:
+        z = add(z, sub(c_hi, U64(1 << (BIAS_BITS - bits))))
+    if mode == "exact":
+        n_lt = len(material) - 2
+        low = np.bitwise_and(c, U64((1 << bits) - 1))
+        b_xor = less_than_public(
+            sess, low, wrap["r_lo"], bits=bits, material=material[1 : 1 + n_lt]
+        )
+        b = bit_to_arith(sess, b_xor, material[-1])  # borrow b = [c mod 2^m < r mod 2^m]
+        z = sub(z, b)
+    return z
+
+
+def less_than_zero_plan(shape: tuple[int, ...]) -> list[Recipe]:
+    """Return the dealer material of :func:`less_than_zero` (exact truncation by 62 bits)."""
+    return truncation_plan(shape, bits=BIAS_BITS, mode="exact")
+
+
+def less_than_zero(sess: PartySession, x: Ring, *, material: Sequence[Mapping[str, Ring]]) -> Ring:
+    """Return this party's additive share of ``[x < 0]`` (0 or 1) for ``|x| < 2^62``.
+
+    ``LTZ(x) = -⌊x / 2^62⌋``, the exact truncation by ``k - 1`` bits of a ``k``-bit signed
+    value (Catrina & de Hoogh 2010, SCN, §4, LTZ as ``-Trunc(a, k-1, k)``), here with
+    ``k = 63``: one opening, ``⌈log2 62⌉ = 6`` rounds of AND gates and one daBit round.
+    """
+    return neg(truncate(sess, x, bits=BIAS_BITS, mode="exact", material=material))

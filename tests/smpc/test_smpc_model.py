@@ -1,0 +1,140 @@
+"""Private inference with from_torch: the digits MLP (the seed's Bob) and a small CNN."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from sklearn.datasets import load_digits  # noqa: E402
+
+from privet.core import SecureRandom  # noqa: E402
+from privet.errors import ParameterError, ParameterTypeError  # noqa: E402
+from privet.smpc import InProcessCluster, argmax  # noqa: E402
+from privet.smpc.examples import _train_mlp  # noqa: E402
+from torch import nn  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    x, y = load_digits(return_X_y=True)
+    return np.asarray(x, dtype=np.float64) / 16.0, np.asarray(y)
+
+
+@pytest.fixture(scope="module")
+def mlp(digits: tuple[np.ndarray, np.ndarray]) -> Any:
+    x, y = digits
+    return _train_mlp(x, y, hidden=128, steps=100, seed=0)
+
+
+def test_private_mlp_inference_matches_plaintext(
+    mlp: Any, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    x, y = digits
+    with torch.no_grad():
+        plain = mlp.double()(torch.tensor(x)).numpy()
+    assert np.mean(plain.argmax(1) == y) > 0.97  # a trained model
+    with InProcessCluster(parties=2, clients=("hospital", "bob"), rng=SecureRandom.seeded(5)) as c:
+        model = c.from_torch(mlp, owner="hospital")
+        hospital_before = c.client_stats("hospital").bytes_received
+        logits = model(c.share(x, owner="bob"))
+        pred = argmax(logits, axis=1).reveal(to="bob")
+        got = logits.reveal(to="bob")
+        assert c.client_stats("hospital").bytes_received == hospital_before  # nothing opened to it
+    assert np.mean(pred == plain.argmax(1)) >= 0.999
+    assert np.max(np.abs(got - plain)) <= 2e-3
+    assert "Linear(64->128)" in repr(model)
+    assert len(model) == 3
+
+
+def test_layer_errors_are_reported(mlp: Any, digits: tuple[np.ndarray, np.ndarray]) -> None:
+    x, _ = digits
+    with InProcessCluster(parties=2) as c:
+        model = c.from_torch(mlp)
+        errors = model.layer_errors(c.share(x[:50]), x[:50])
+    assert [e.name for e in errors] == ["Linear(64->128)", "ReLU", "Linear(128->10)"]
+    assert errors[0].shape == (50, 128)
+    assert all(e.max_abs_error < 2e-3 for e in errors)
+
+
+def _cnn() -> Any:
+    torch.manual_seed(1)
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Sequential(nn.Flatten(), nn.Dropout(0.5)),
+        nn.Linear(6, 8),
+        nn.BatchNorm1d(8),
+        nn.Identity(),
+        nn.Linear(8, 10),
+        nn.Softmax(dim=1),
+    )
+    with torch.no_grad():
+        for bn in (net[1], net[9]):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def test_cnn_layers_match_torch(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    x, _ = digits
+    imgs = x[:16].reshape(16, 1, 8, 8)
+    net = _cnn()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        ref = _cnn().double()(torch.tensor(imgs)).numpy()
+    with InProcessCluster(parties=3, rng=SecureRandom.seeded(6)) as c:
+        model = c.from_torch(net)
+        got = model(c.share(imgs)).reveal()
+        errors = model.layer_errors(c.share(imgs), imgs)
+    assert np.max(np.abs(got - ref)) <= 2e-3
+    names = [e.name for e in errors]
+    assert names[0] == "Conv2d(1->4, k=(3, 3), BN folded)"
+    assert "MaxPool2d" in names[2]
+    assert "Linear(6->8, BN folded)" in names
+    assert all(e.max_abs_error <= 2e-3 for e in errors)
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the caller's model untouched
+
+
+def test_standalone_batchnorm_is_a_shared_affine_map() -> None:
+    net = nn.Sequential(nn.ReLU(), nn.BatchNorm1d(3)).eval()
+    with torch.no_grad():
+        net[1].running_mean.copy_(torch.tensor([0.5, -1.0, 2.0]))
+        net[1].running_var.copy_(torch.tensor([4.0, 1.0, 0.25]))
+        ref = net.double()(torch.tensor([[1.0, -2.0, 3.0]], dtype=torch.float64)).numpy()
+    with InProcessCluster(parties=2) as c:
+        got = c.from_torch(net)(c.share([[1.0, -2.0, 3.0]])).reveal()
+    assert np.max(np.abs(got - ref)) <= 1e-4
+
+
+def test_unsupported_models_are_refused_clearly() -> None:
+    class Custom(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x
+
+    with InProcessCluster(parties=2) as c:
+        with pytest.raises(ParameterError, match=r"supports nn\.Sequential"):
+            c.from_torch(Custom())
+        with pytest.raises(ParameterError, match="Tanh is not supported"):
+            c.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Tanh()))
+        with pytest.raises(ParameterError, match="padding=0"):
+            c.from_torch(nn.Sequential(nn.MaxPool2d(2, padding=1)))
+        with pytest.raises(ParameterError, match="groups"):
+            c.from_torch(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)))
+        with pytest.raises(ParameterTypeError):
+            c.from_torch("not a model")
+        model = c.from_torch(nn.Sequential(nn.Linear(2, 2)))
+        with pytest.raises(ParameterTypeError, match="share the input"):
+            model(np.zeros((1, 2)))  # type: ignore[arg-type]

@@ -1,0 +1,157 @@
+"""Comparison-based and approximated functions: each within its documented error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import special
+from smpc_harness import quantize
+
+from privet.core import SecureRandom
+from privet.errors import ParameterError, ParameterTypeError
+from privet.smpc import (
+    InProcessCluster,
+    abs,
+    argmax,
+    divide,
+    equal,
+    exp,
+    max,
+    maximum,
+    reciprocal,
+    relu,
+    sigmoid,
+    sign,
+    softmax,
+    where,
+)
+
+ULP = 2.0**-16
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[InProcessCluster]:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(11)) as c:
+        yield c
+
+
+@settings(max_examples=20, deadline=None)
+@given(x=hnp.arrays(np.float64, st.integers(1, 50), elements=st.floats(-1e4, 1e4)))
+def test_relu_is_exact(cluster: InProcessCluster, x: np.ndarray) -> None:
+    q = quantize(x)
+    assert np.array_equal(relu(cluster.share(x)).reveal(), np.maximum(q, 0))
+
+
+def test_sign_abs_maximum_where_equal(cluster: InProcessCluster) -> None:
+    g = np.random.default_rng(1)
+    x, y = quantize(g.uniform(-9, 9, 300)), quantize(g.uniform(-9, 9, 300))
+    y[:50] = x[:50]
+    sx, sy = cluster.share(x), cluster.share(y)
+    assert np.array_equal(sign(sx).reveal(), np.where(x < 0, -1, 1))
+    assert np.array_equal(abs(sx).reveal(), np.abs(x))
+    assert np.array_equal(maximum(sx, sy).reveal(), np.maximum(x, y))
+    assert np.array_equal(maximum(sx, 1.5).reveal(), np.maximum(x, 1.5))
+    assert np.array_equal(equal(sx, sy).reveal(), (x == y).astype(int))
+    assert np.array_equal(where(sx < sy, sx, sy).reveal(), np.where(x < y, x, y))
+    assert np.array_equal(where(sx < 0, 1.0, -1.0).reveal(), np.where(x < 0, 1.0, -1.0))
+    with pytest.raises(ParameterError, match="comparison result"):
+        where(sx, sx, sy)
+    with pytest.raises(ParameterTypeError):
+        relu(x)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((7, 10), -1), ((5, 3, 4), 1), ((1, 1), -1), ((9,), 0)]
+)
+def test_max_and_argmax_match_numpy(
+    cluster: InProcessCluster, shape: tuple[int, ...], axis: int
+) -> None:
+    g = np.random.default_rng(len(shape) + shape[0])
+    x = quantize(g.normal(size=shape))
+    x.reshape(-1)[::3] = 0.5  # ties: numpy picks the first index
+    sx = cluster.share(x)
+    assert np.array_equal(max(sx, axis=axis).reveal(), x.max(axis=axis))
+    assert np.array_equal(argmax(sx, axis=axis).reveal(), x.argmax(axis=axis))
+    kept = argmax(sx, axis=axis, keepdims=True).reveal()
+    assert np.array_equal(kept, np.expand_dims(x.argmax(axis=axis), axis))
+
+
+def test_reciprocal_error_bound(cluster: InProcessCluster) -> None:
+    # documented: <= 3 ulp + 1e-5 relative on [2^-8, 2^16)
+    g = np.random.default_rng(2)
+    x = np.exp(g.uniform(np.log(2.0**-8), np.log(2.0**16 - 1), 4000))
+    x[:4] = [2.0**-8, 1.0, 2.0**15, 2.0**16 - 1]
+    q = quantize(x)
+    got = reciprocal(cluster.share(x)).reveal()
+    assert np.all(np.abs(got - 1 / q) <= 3 * ULP + 1e-5 / q)
+
+
+def test_divide_by_a_shared_value(cluster: InProcessCluster) -> None:
+    g = np.random.default_rng(3)
+    a = quantize(g.uniform(-50, 50, 1000))
+    b = quantize(g.uniform(0.5, 200, 1000) * g.choice([-1, 1], 1000))
+    got = divide(cluster.share(a), cluster.share(b)).reveal()
+    assert np.all(np.abs(got - a / b) <= np.abs(a) * (3 * ULP + 1e-5 / np.abs(b)) + 2 * ULP)
+    pos = (cluster.share(a) / cluster.share(np.abs(b))).reveal()
+    assert np.all(np.abs(pos - a / np.abs(b)) <= np.abs(a) * (3 * ULP + 1e-5 / np.abs(b)) + 2 * ULP)
+    q = divide(cluster.share(a), cluster.share(np.abs(b)), positive=True).reveal()
+    assert np.all(np.abs(q - a / np.abs(b)) <= np.abs(a) * (3 * ULP + 1e-5 / np.abs(b)) + 2 * ULP)
+
+
+def test_reciprocal_arguments_are_checked(cluster: InProcessCluster) -> None:
+    x = cluster.share([1.0])
+    with pytest.raises(ParameterError, match="power of two"):
+        reciprocal(x, lower=0.3)
+    with pytest.raises(ParameterError, match="upper <= 2"):
+        reciprocal(x, upper=2.0**20)
+
+
+def test_exp_error_bound(cluster: InProcessCluster) -> None:
+    # documented: absolute <= 2e-4 on [-32, 0]; relative <= 5e-4 on [0, 12]; clamped below
+    g = np.random.default_rng(4)
+    x = np.concatenate([g.uniform(-32, 12, 4000), [-32.0, 0.0, 12.0, -60.0, -1e4]])
+    q = quantize(x)
+    got = exp(cluster.share(x)).reveal()
+    neg = q <= 0
+    assert np.all(np.abs(got[neg] - np.exp(q[neg])) <= 2e-4)
+    assert np.all(np.abs(got[~neg] - np.exp(q[~neg])) <= 5e-4 * np.exp(q[~neg]))
+    close = (q > -8) & neg
+    assert np.all(np.abs(got[close] - np.exp(q[close])) <= 2e-4 * np.exp(q[close]) + 2 * ULP)
+    with pytest.raises(ParameterError, match="multiplication range"):
+        exp(cluster.share([1.0]), high=30.0)
+
+
+def test_sigmoid_error_bound(cluster: InProcessCluster) -> None:
+    g = np.random.default_rng(5)
+    x = np.concatenate([g.uniform(-40, 40, 3000), [0.0, -1e6, 1e6]])
+    q = quantize(x)
+    got = sigmoid(cluster.share(x)).reveal()
+    assert np.all(np.abs(got - special.expit(q)) <= 2e-4)
+
+
+def test_softmax_error_bound(cluster: InProcessCluster) -> None:
+    g = np.random.default_rng(6)
+    x = quantize(g.normal(scale=8, size=(300, 10)))
+    x[0] = 3.0  # all equal
+    got = softmax(cluster.share(x), axis=1).reveal()
+    ref = np.exp(x - x.max(axis=1, keepdims=True))
+    ref /= ref.sum(axis=1, keepdims=True)
+    assert np.all(np.abs(got - ref) <= 2e-4)
+    assert np.all(np.abs(got.sum(axis=1) - 1) <= 1e-3)
+
+
+def test_local_and_exact_modes_also_meet_looser_bounds() -> None:
+    g = np.random.default_rng(7)
+    x = quantize(g.uniform(-8, 8, 500))
+    for mode, tol in [("local", 2e-3), ("exact", 2e-4)]:
+        with InProcessCluster(parties=2, truncation=mode, rng=SecureRandom.seeded(3)) as c:
+            s = c.share(x)
+            assert np.all(np.abs(sigmoid(s).reveal() - special.expit(x)) <= tol)
+            assert np.all(np.abs(exp(s).reveal() - np.exp(x)) <= tol * np.maximum(1, np.exp(x)))

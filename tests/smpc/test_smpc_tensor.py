@@ -1,0 +1,268 @@
+"""SharedTensor in an InProcessCluster: operators match numpy within the stated bounds,
+costs are accounted, results reach one client only, and misuse is refused."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from smpc_harness import quantize
+
+from privet.core import SecureRandom
+from privet.errors import ParameterError, ParameterTypeError, ProtocolError
+from privet.smpc import InProcessCluster, SharedTensor, concatenate, stack
+
+ULP = 2.0**-16
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[InProcessCluster]:
+    with InProcessCluster(parties=2, clients=("bob",), rng=SecureRandom.seeded(7)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def cluster3() -> Iterator[InProcessCluster]:
+    with InProcessCluster(parties=3, truncation="exact", rng=SecureRandom.seeded(8)) as c:
+        yield c
+
+
+reals = st.floats(-1000, 1000, allow_nan=False, width=64)
+vectors = hnp.arrays(np.float64, st.integers(1, 40), elements=reals)
+
+
+@settings(max_examples=25, deadline=None)
+@given(x=vectors, data=st.data())
+def test_add_sub_mul_match_numpy(
+    cluster: InProcessCluster, x: np.ndarray, data: st.DataObject
+) -> None:
+    y = data.draw(hnp.arrays(np.float64, x.shape, elements=reals))
+    qx, qy = quantize(x), quantize(y)
+    sx, sy = cluster.share(x), cluster.share(y)
+    assert np.array_equal((sx + sy).reveal(), qx + qy)  # addition is exact on the encodings
+    assert np.array_equal((sx - sy).reveal(), qx - qy)
+    assert np.array_equal((-sx).reveal(), -qx)
+    # one truncation of the exact product of the encodings: within 1 ulp (dealer mode)
+    assert np.all(np.abs((sx * sy).reveal() - qx * qy) <= ULP)
+    assert np.all(np.abs((sx * sx).reveal() - qx * qx) <= ULP)
+
+
+@settings(max_examples=20, deadline=None)
+@given(x=vectors, c=st.floats(-100, 100, allow_nan=False), k=st.integers(-1000, 1000))
+def test_public_operands(cluster: InProcessCluster, x: np.ndarray, c: float, k: int) -> None:
+    qx, qc = quantize(x), quantize(c)
+    sx = cluster.share(x)
+    assert np.array_equal((sx * k).reveal(), qx * k)  # integers: exact, no truncation
+    assert np.array_equal((k + sx).reveal(), qx + k)
+    assert np.all(np.abs((sx * c).reveal() - qx * qc) <= ULP)
+    assert np.all(np.abs((c - sx).reveal() - (qc - qx)) <= 0)
+    if abs(c) > 0.01:
+        assert np.all(np.abs((sx / c).reveal() - qx / c) <= np.abs(qx) * 2**-25 + ULP)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    shapes=st.sampled_from([((3, 4), (4, 2)), ((5,), (5,)), ((2, 3, 4), (4, 5)), ((6,), (6, 2))]),
+    seed=st.integers(0, 1000),
+)
+def test_matmul_matches_numpy(
+    cluster: InProcessCluster, shapes: tuple[tuple[int, ...], ...], seed: int
+) -> None:
+    g = np.random.default_rng(seed)
+    a, b = g.uniform(-3, 3, shapes[0]), g.uniform(-3, 3, shapes[1])
+    qa, qb = quantize(a), quantize(b)
+    sa, sb = cluster.share(a), cluster.share(b)
+    got = (sa @ sb).reveal()
+    assert got.shape == (a @ b).shape
+    assert np.all(np.abs(got - qa @ qb) <= ULP)  # the exact sum of products, truncated once
+    assert np.all(np.abs((sa @ b).reveal() - qa @ qb) <= ULP)
+    assert np.all(np.abs((a @ sb).reveal() - qa @ qb) <= ULP)
+
+
+@settings(max_examples=20, deadline=None)
+@given(x=vectors, data=st.data())
+def test_comparisons_are_exact(
+    cluster: InProcessCluster, x: np.ndarray, data: st.DataObject
+) -> None:
+    y = data.draw(hnp.arrays(np.float64, x.shape, elements=reals))
+    y[: len(y) // 3] = x[: len(y) // 3]  # ties
+    qx, qy = quantize(x), quantize(y)
+    sx, sy = cluster.share(x), cluster.share(y)
+    lt = (sx < sy).reveal()
+    assert lt.dtype == np.int64
+    assert np.array_equal(lt, (qx < qy).astype(np.int64))
+    assert np.array_equal((sx > sy).reveal(), (qx > qy).astype(np.int64))
+    assert np.array_equal((sx <= sy).reveal(), (qx <= qy).astype(np.int64))
+    assert np.array_equal((sx >= 0.5).reveal(), (qx >= 0.5).astype(np.int64))
+    assert np.array_equal((qy < sx).reveal(), (qy < qx).astype(np.int64))  # numpy on the left
+
+
+def test_sum_mean_and_shapes(cluster: InProcessCluster) -> None:
+    g = np.random.default_rng(3)
+    x = g.uniform(-50, 50, (4, 5, 6))
+    q = quantize(x)
+    sx = cluster.share(x)
+    assert np.array_equal(sx.sum().reveal(), q.sum())
+    assert np.array_equal(sx.sum(axis=1).reveal(), q.sum(axis=1))
+    assert np.array_equal(
+        sx.sum(axis=(0, 2), keepdims=True).reveal(), q.sum(axis=(0, 2), keepdims=True)
+    )
+    mean = sx.mean(axis=2).reveal()
+    assert np.all(np.abs(mean - q.mean(axis=2)) <= np.abs(q.sum(axis=2)) * 2**-25 + ULP)
+    assert np.array_equal(sx.T.reveal(), q.T)
+    assert np.array_equal(sx.reshape(20, 6).reveal(), q.reshape(20, 6))
+    assert np.array_equal(sx[1:3, ::2, -1].reveal(), q[1:3, ::2, -1])
+    assert np.array_equal(sx[None, 0].reveal(), q[None, 0])
+    assert np.array_equal(concatenate([sx, sx], axis=1).reveal(), np.concatenate([q, q], axis=1))
+    assert np.array_equal(stack([sx[0], sx[1]]).reveal(), np.stack([q[0], q[1]]))
+    assert np.array_equal((sx**3)[0, 0].reveal().shape, (6,))
+
+
+def test_integers_and_reals_mix(cluster: InProcessCluster) -> None:
+    i = cluster.share([3, -4], integer=True)
+    r = cluster.share([0.5, 0.25])
+    assert i.is_integer
+    assert i.reveal().dtype == np.int64
+    assert np.array_equal((i + r).reveal(), [3.5, -3.75])
+    assert np.array_equal((i * r).reveal(), [1.5, -1.0])  # no truncation: exact
+    assert np.array_equal((i * i).reveal(), [9, 16])
+
+
+def test_three_parties_exact_truncation(cluster3: InProcessCluster) -> None:
+    g = np.random.default_rng(4)
+    x, y = g.uniform(-100, 100, 500), g.uniform(-100, 100, 500)
+    qx, qy = quantize(x), quantize(y)
+    got = (cluster3.share(x) * cluster3.share(y)).reveal()
+    assert np.array_equal(got, np.floor(qx * qy * 2**16) / 2**16)  # exactly the floor
+    assert np.array_equal((cluster3.share(x) < cluster3.share(y)).reveal(), (qx < qy).astype(int))
+
+
+def test_the_seed_example_on_three_workers(cluster3: InProcessCluster) -> None:
+    x, y = cluster3.share([5], integer=True), cluster3.share([5], integer=True)
+    assert (x + y).reveal().tolist() == [10]
+
+
+def test_mul_costs_four_ring_elements_for_two_parties(cluster: InProcessCluster) -> None:
+    cluster.reset_costs()
+    m = 1000
+    a = cluster.share(np.arange(m), integer=True)
+    b = cluster.share(np.arange(m), integer=True)
+    _ = a * b  # integers: the Beaver product alone, no truncation
+    row = cluster.cost_report()["mul"]
+    assert row.bytes_sent == 4 * 8 * m
+    assert row.rounds == 1
+    assert row.elements == m
+    assert row.dealer_bytes == 8 * m  # one correction element per product, to one party
+    with InProcessCluster(parties=2, truncation="local") as local:
+        x, y = local.share(np.ones(m)), local.share(np.ones(m))
+        _ = x * y  # fixed point with SecureML truncation: still 4 elements, 1 round
+        row = local.cost_report()["mul"]
+        assert row.bytes_per_element == 32
+        assert row.rounds == 1
+
+
+def test_costs_are_reported_per_operation(cluster: InProcessCluster) -> None:
+    cluster.reset_costs()
+    x = cluster.share(np.ones(100))
+    _ = (x * x, x < 0.5, x.sum())
+    report = cluster.cost_report()
+    assert {"share", "mul", "lt", "sum"} <= set(report)
+    assert report["lt"].rounds == 8
+    assert report["mul"].rounds == 2
+    assert report["sum"].bytes_sent == 0
+    assert report["sum"].rounds == 0
+    assert report.total.bytes_sent == sum(report[op].bytes_sent for op in report)
+    assert "lt" in report.table()
+    assert report.to_dict()["mul"]["elements"] == 100
+
+
+def test_a_result_reaches_only_its_client(cluster: InProcessCluster) -> None:
+    x = np.linspace(-3, 3, 100)
+    bob = cluster.client_stats("bob").snapshot()
+    driver = cluster.client_stats("driver").snapshot()
+    sx = cluster.share(x, owner="bob")
+    out = (sx * 2).reveal(to="bob")
+    assert np.array_equal(out, 2 * quantize(x))
+    bob2 = cluster.client_stats("bob").snapshot()
+    driver2 = cluster.client_stats("driver").snapshot()
+    assert bob2["bytes_sent"] - bob["bytes_sent"] == 2 * 8 * 100
+    assert bob2["bytes_received"] - bob["bytes_received"] == 2 * 8 * 100
+    assert driver2["bytes_received"] - driver["bytes_received"] < 2000  # acks only, no share
+    with pytest.raises(ParameterError, match="unknown client 'eve'"):
+        sx.reveal(to="eve")
+
+
+def test_overflowing_input_is_refused_and_the_cluster_survives(cluster: InProcessCluster) -> None:
+    with pytest.raises(ParameterError, match="representable range"):
+        cluster.share([1.0, 1e18])
+    with pytest.raises(ParameterError, match="representable range"):
+        cluster.share([1.0]) * 1e15
+    assert (cluster.share([1.0]) + 1).reveal().tolist() == [2.0]
+
+
+def test_misuse_is_refused(cluster: InProcessCluster) -> None:
+    x = cluster.share([1.0, 2.0])
+    with pytest.raises(ParameterTypeError, match="truth value"):
+        bool(x < 2)
+    with pytest.raises(ParameterTypeError):
+        np.asarray(x)
+    with pytest.raises(ParameterTypeError):
+        pickle.dumps(x)
+    with pytest.raises(ParameterError, match="broadcast"):
+        _ = x + cluster.share([1.0, 2.0, 3.0])
+    with pytest.raises(ParameterError, match="public zero"):
+        _ = x / 0
+    with pytest.raises(ParameterError, match="integer powers"):
+        _ = x**0.5
+    r = repr(x)
+    assert r == "SharedTensor(shape=(2,), fixed<16>, parties=2)"
+    with (
+        InProcessCluster(parties=2) as other,
+        pytest.raises(ParameterError, match="different clusters"),
+    ):
+        _ = x + other.share([1.0, 2.0])
+
+
+def test_a_party_failure_is_reported_and_stops_the_cluster() -> None:
+    with InProcessCluster(parties=2, timeout=5) as c:
+        c.share([1.0])
+        with pytest.raises(ProtocolError, match="unknown register 12345"):
+            c.driver._exec("add", {"out": 999, "x": 12345, "y": 0})
+        with pytest.raises(ProtocolError, match="failed earlier"):
+            c.share([1.0])
+
+
+def test_a_fresh_cluster_per_test_is_cheap_and_closes() -> None:
+    c = InProcessCluster(parties=4)
+    assert c.parties == 4
+    assert c.truncation == "dealer"
+    assert (c.share([2.0]) * c.share([3.0])).reveal().tolist() == [6.0]
+    c.close()
+    c.close()  # idempotent
+    with pytest.raises(ProtocolError, match="closed"):
+        c.share([1.0])
+
+
+def test_bad_cluster_arguments() -> None:
+    with pytest.raises(ParameterError):
+        InProcessCluster(parties=1)
+    with pytest.raises(ParameterError, match="2 parties only"):
+        InProcessCluster(parties=3, truncation="local")
+    with pytest.raises(ParameterError, match="distinct"):
+        InProcessCluster(parties=2, clients=("bob", "bob"))
+
+
+def test_shared_tensor_is_a_handle(cluster: InProcessCluster) -> None:
+    x = cluster.share(np.zeros((2, 3)))
+    assert isinstance(x, SharedTensor)
+    assert x.shape == (2, 3)
+    assert x.ndim == 2
+    assert x.size == 6
+    assert len(x) == 2
