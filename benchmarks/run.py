@@ -37,8 +37,61 @@ COMPARISONS: dict[str, list[tuple[str, str]]] = {
         ("laplace_100.pld.eps", "laplace_100.dp_accounting_pld.eps"),
         ("laplace_100.pld.time_s", "laplace_100.dp_accounting_pld.time_s"),
     ],
-    # The random source has no peer script: its floor (numpy PCG64) is measured in-process.
+    "w3_dp_queries": [
+        ("sum.time_s", "opendp.sum.time_s"),
+        ("sum.error_median.abs_err", "opendp.sum.error_median.abs_err"),
+        ("sum.error_median.rel_err", "opendp.sum.error_median.rel_err"),
+        ("mean.time_s", "opendp.mean.time_s"),
+        ("mean.error_median.abs_err", "opendp.mean.error_median.abs_err"),
+        ("mean.error_median.rel_err", "opendp.mean.error_median.rel_err"),
+        ("count_by_category.time_s", "opendp.count_by_category.time_s"),
+        ("count_by_category.error_median.mae", "opendp.count_by_category.error_median.mae"),
+        ("count_by_category.error_median.rmse", "opendp.count_by_category.error_median.rmse"),
+        (
+            "count_by_category.error_median.max_abs_err",
+            "opendp.count_by_category.error_median.max_abs_err",
+        ),
+        ("sum.time_s", "non_private.polars_sum_with_truncation.time_s"),
+        ("count_by_category.time_s", "non_private.polars_count_by_category.time_s"),
+    ],
+    "w4_ldp": [
+        (f"{o}_d{d}_n{n}.{k}", f"{o}_d{d}_n{n}.{k}")
+        for o in ("GRR", "OUE", "OLH", "HR")
+        for d in (16, 1024)
+        for n in (20_000, 100_000, 1_000_000)
+        for k in (
+            "client_us_per_user",
+            "aggregate_us_per_user",
+            "estimate_s",
+            "mse",
+            "mse_over_theory",
+        )
+    ],
+    "w5_smpc": [
+        *[
+            (f"{op}.{k}", f"{op}.{k}")
+            for op in ("mul", "lt", "matmul", "relu")
+            for k in ("time_s", "total_bytes", "rounds_party")
+        ],
+        ("mul.max_abs_err", "mul.max_abs_err"),
+        ("lt.mismatches", "lt.mismatches"),
+        ("matmul.max_abs_err", "matmul.max_abs_err"),
+        ("relu.max_abs_err", "relu.max_abs_err"),
+        *[
+            (f"inference.{k}", f"inference.{k}")
+            for k in (
+                "forward_s",
+                "total_bytes",
+                "rounds_party",
+                "max_abs_logit_err",
+                "argmax_agreement",
+                "acc_private",
+            )
+        ],
+    ],
+    # No peer script for these two: their floor (numpy PCG64) is measured in-process.
     "rng_throughput": [],
+    "dp_noise": [],
 }
 
 

@@ -15,6 +15,7 @@ import typer
 from privet import __version__
 from privet.cli.budget import budget_app
 from privet.cli.demo import demo
+from privet.cli.dp import dp_app
 
 __all__ = ["app", "main"]
 
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(budget_app, name="budget")
+app.add_typer(dp_app, name="dp")
 app.command("demo")(demo)
 
 
