@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.panel import Panel
+from rich.table import Table
 
 from privet.accounting import (
     GaussianEvent,
@@ -21,8 +22,10 @@ from privet.accounting import (
     calibrate_noise_multiplier,
     dpsgd_epsilon,
 )
-from privet.cli.output import budget_table, console, history_table, reported_errors
+from privet.cli.output import budget_table, console, reported_errors
 from privet.core.errors import BudgetExceededError
+from privet.datasets import load_breast_cancer
+from privet.dp import Session
 from privet.store import Ledger
 
 __all__ = ["demo"]
@@ -36,22 +39,35 @@ def _step(title: str, text: str) -> None:
 def _hospital_statistics(led: Ledger) -> None:
     _step(
         "Seed step 2 · hospital statistics under a privacy budget",
-        "A hospital allows its tables ε = 1.0 in total (pure DP, basic filter).\n"
-        "Each release is charged to the ledger [bold]before[/] any noise is drawn.",
+        "A hospital's breast-cancer table (569 patients, scikit-learn) may leak ε = 1.0 in\n"
+        "total. Each release is charged to the ledger [bold]before[/] any noise is drawn.",
     )
-    stats = led.budget("hospital-stats", epsilon=1.0)
-    for label, eps in [
-        ("count of patients", 0.3),
-        ("mean age", 0.3),
-        ("histogram of tumour grade", 0.3),
-    ]:
-        charge = stats.charge(LaplaceEvent(epsilon=eps), label=label)
-        console.print(f"  charged {label!r}: ε = {charge.epsilon:g}")
+    table = load_breast_cancer()
+    led.budget("hospital-stats", epsilon=1.0)
+    session = Session(table, privacy_unit="patient_id", ledger=led, budget="hospital-stats")
+    releases = [
+        ("patients", session.count(epsilon=0.3)),
+        ("malignant tumours", session.sum("malignant", bounds=(0, 1), epsilon=0.3)),
+        ("mean tumour radius", session.mean("mean radius", bounds=(5.0, 30.0), epsilon=0.3)),
+    ]
+    table_out = Table(title="Released (noisy) statistics")
+    for col in ("statistic", "value", "95% interval", "ε charged"):
+        table_out.add_column(col)
+    for name, result in releases:
+        lo, hi = result.ci
+        table_out.add_row(
+            name, f"{result.value:.2f}", f"[{lo:.2f}, {hi:.2f}]", f"{result.charge.epsilon:g}"
+        )
+    console.print(table_out)
+    repeat = session.count(epsilon=0.3)
+    console.print(
+        f"  the same count asked again comes from the cache: {repeat.value:.0f} "
+        f"(free: {repeat.from_cache})"
+    )
     try:
-        stats.charge(LaplaceEvent(epsilon=0.3), label="mean age, asked again")
+        session.mean("mean area", bounds=(100.0, 2500.0), epsilon=0.3)
     except BudgetExceededError as exc:
         console.print(f"  [bold red]refused[/]: {exc}")
-    console.print(history_table(stats))
 
 
 def _adaptive_filters(led: Ledger) -> None:
