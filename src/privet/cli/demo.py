@@ -54,10 +54,9 @@ def _hospital_statistics(led: Ledger) -> None:
     for col in ("statistic", "value", "95% interval", "ε charged"):
         table_out.add_column(col)
     for name, result in releases:
-        lo, hi = result.ci
-        table_out.add_row(
-            name, f"{result.value:.2f}", f"[{lo:.2f}, {hi:.2f}]", f"{result.charge.epsilon:g}"
-        )
+        ci = f"[{result.ci[0]:.2f}, {result.ci[1]:.2f}]" if result.ci is not None else "-"
+        charged = f"{result.charge.epsilon:g}" if result.charge is not None else "0 (cached)"
+        table_out.add_row(name, f"{result.value:.2f}", ci, charged)
     console.print(table_out)
     repeat = session.count(epsilon=0.3)
     console.print(

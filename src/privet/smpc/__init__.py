@@ -36,6 +36,7 @@ from privet.smpc.examples import (
     demo_seed_example,
 )
 from privet.smpc.fixed_point import FixedPoint
+from privet.smpc.local_cluster import LocalCluster, RemoteCluster
 from privet.smpc.model import LayerError, SharedModel
 from privet.smpc.nonlinear import divide, exp, reciprocal, sigmoid, softmax
 from privet.smpc.runtime import DealerRuntime, PartyRuntime
@@ -55,8 +56,10 @@ __all__ = [
     "InProcessCluster",
     "InferenceReport",
     "LayerError",
+    "LocalCluster",
     "OpCost",
     "PartyRuntime",
+    "RemoteCluster",
     "SeedExample",
     "SharedModel",
     "SharedTensor",

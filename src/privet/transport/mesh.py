@@ -1,0 +1,685 @@
+"""The mutual-TLS :class:`~privet.core.channel.Channel`: every endpoint linked to every other.
+
+:meth:`TlsChannel.open` builds the links of one endpoint (see
+:class:`~privet.transport.config.NetworkConfig` for who connects to whom): it listens, connects
+out with retries while the peers start, runs a TLS 1.3 handshake with a certificate required
+on both sides, then exchanges ``HELLO`` frames that name the sender, the receiver, the
+session and the network's shape. An accepted peer must hold a certificate whose
+subjectAltName is the name of the id it claims; a peer that fails any check is refused (and
+the refusal counted in :attr:`TlsChannel.refused`) while the real one may still connect.
+
+After set-up every operation runs one *progress loop* in the calling thread: it waits on all
+links at once, reads whatever arrives (so a peer that sends while we send never blocks) and
+writes what is queued. Therefore
+
+* every wait has a deadline: ``recv`` raises :class:`~privet.errors.PeerTimeoutError` after
+  its timeout, ``send`` after the channel's timeout if a peer stops reading;
+* a dead peer is noticed at once, whichever peer we were waiting for: the end of its stream
+  (no ``BYE``) or an ``ABORT`` raises :class:`~privet.errors.TransportError`, and the channel
+  stays broken, so every later call fails too. A party that fails sends ``ABORT`` to everyone
+  (:meth:`TlsChannel.abort`), so the failure spreads to every endpoint within one wait;
+* a malformed frame raises :class:`~privet.errors.ProtocolError`; nothing is ever unpickled.
+
+Examples
+--------
+Two endpoints in two threads of one process (the same code runs in separate processes or on
+separate hosts)::
+
+>>> import socket, tempfile, threading
+>>> import numpy as np
+>>> from privet.transport.certs import make_certificates
+>>> creds = make_certificates(tempfile.mkdtemp() + "/c", ["party-0", "party-1"])
+>>> listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+>>> ports = [s.getsockname()[1] for s in listeners]
+>>> cfgs = [NetworkConfig.local(me=i, ports=ports, parties=2, dealer=False) for i in range(2)]
+>>> chans = [None, None]
+>>> def start(i):
+...     chans[i] = TlsChannel.open(cfgs[i], creds[f"party-{i}"], listener=listeners[i])
+>>> threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+>>> for t in threads: t.start()
+>>> for t in threads: t.join()
+>>> chans[1].send(0, [np.arange(3)], tag="x")
+>>> chans[0].recv(1, tag="x")[0].tolist()
+[0, 1, 2]
+>>> for c in chans: c.close()
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from privet.core.channel import ChannelStats, check_message, check_tag
+from privet.core.checks import check_int, check_positive
+from privet.core.errors import (
+    ParameterError,
+    PeerTimeoutError,
+    PrivetError,
+    ProtocolError,
+    SecurityError,
+    TransportError,
+)
+from privet.transport.certs import Credentials
+from privet.transport.config import NetworkConfig
+from privet.transport.framing import VERSION, Frame, FrameKind, encode_frame
+from privet.transport.peer import Link, read_frame, write_frame
+from privet.transport.tls import check_peer_name, client_context, server_context
+
+__all__ = ["TlsChannel"]
+
+_HELLO_TAG: Final = "hello"
+_HANDSHAKE_TIMEOUT: Final = 10.0
+_LINGER: Final = 2.0
+
+
+def _ascii(text: str) -> str:
+    """Return ``text`` as a valid tag: printable ASCII, 1..200 characters."""
+    return "".join(c for c in text if c.isascii() and c.isprintable())[:200] or "aborted"
+
+
+def _hello(config: NetworkConfig, to: int) -> list[memoryview]:
+    """Encode the HELLO frame from this endpoint to ``to``."""
+    shape = np.array(
+        [VERSION, config.me, to, config.parties, int(config.dealer), len(config.endpoints)],
+        dtype=np.int64,
+    )
+    session = np.frombuffer(config.session.encode("ascii"), dtype=np.uint8)
+    return encode_frame(_HELLO_TAG, [shape, session], kind=FrameKind.HELLO)
+
+
+def _check_hello(frame: Frame, config: NetworkConfig, *, frm: int | None, name: str) -> int:
+    """Validate a HELLO; return the sender's id. ``frm``: the id we expect, if known."""
+    if frame.kind is not FrameKind.HELLO or frame.tag != _HELLO_TAG or len(frame.arrays) != 2:
+        raise ProtocolError(f"{name} did not open the link with a valid HELLO frame")
+    shape, session = frame.arrays
+    if shape.dtype != np.int64 or shape.shape != (6,) or session.dtype != np.uint8:
+        raise ProtocolError(f"{name} sent a malformed HELLO frame")
+    version, sender, receiver, parties, dealer, n = (int(v) for v in shape)
+    if bytes(session.tobytes()) != config.session.encode("ascii"):
+        raise SecurityError(
+            f"{name} belongs to another session; refused (check 'session' in the configs)"
+        )
+    if (version, receiver, parties, dealer, n) != (
+        VERSION,
+        config.me,
+        config.parties,
+        int(config.dealer),
+        len(config.endpoints),
+    ):
+        raise ProtocolError(
+            f"{name} describes another network (version {version}, to {receiver}, "
+            f"{parties} parties, dealer {bool(dealer)}, {n} endpoints); every endpoint must "
+            "use the same configuration"
+        )
+    if frm is not None and sender != frm:
+        raise SecurityError(f"{name} answered as endpoint {sender}, expected {frm}")
+    return sender
+
+
+class TlsChannel:
+    """One endpoint of a mutual-TLS network (it implements :class:`~privet.core.channel.Channel`).
+
+    Build it with :meth:`open`. Messages are framed raw array buffers
+    (:mod:`privet.transport.framing`), sent without copying and received straight into fresh
+    arrays. The channel is meant for one thread at a time (calls are serialised by a lock).
+
+    Attributes
+    ----------
+    refused
+        How many incoming connections were refused during set-up (bad certificate, wrong
+        name, wrong session, garbage).
+    """
+
+    def __init__(self, config: NetworkConfig, links: dict[int, Link]) -> None:
+        self._config = config
+        self._links = links
+        self._names = [e.name for e in config.endpoints]
+        self._stats = ChannelStats()
+        self._self_inbox: collections.deque[tuple[str, list[NDArray[Any]]]] = collections.deque()
+        self._broken: str | None = None
+        self._closed = False
+        self._lock = threading.RLock()
+        self._sel = selectors.DefaultSelector()
+        self._events: dict[int, int] = {}
+        for peer, link in links.items():
+            self._sel.register(link.sock, selectors.EVENT_READ, link)
+            self._events[peer] = selectors.EVENT_READ
+        self.refused = 0
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        config: NetworkConfig,
+        credentials: Credentials,
+        *,
+        listener: socket.socket | None = None,
+    ) -> TlsChannel:
+        """Connect this endpoint to every peer and return its channel.
+
+        Parameters
+        ----------
+        config
+            The network as this endpoint sees it.
+        credentials
+            This endpoint's certificate (its subjectAltName must be its endpoint name), key
+            and the CA every peer must chain to.
+        listener
+            A bound, listening TCP socket to accept on (for example one made on port 0
+            whose port was handed to the peers); by default one is created on the
+            endpoint's address (``config.bind`` or its host). It is closed after set-up.
+
+        Returns
+        -------
+        TlsChannel
+            The channel, with every link up.
+
+        Raises
+        ------
+        TransportError
+            If a peer cannot be reached or does not connect within
+            ``config.connect_timeout`` (the message lists them).
+        SecurityError
+            If a peer's certificate does not match its name.
+        """
+        if credentials.name != config.me_endpoint.name:
+            raise ParameterError(
+                f"credentials are for {credentials.name!r} but this endpoint is "
+                f"{config.me_endpoint.name!r} (id {config.me}); pass its own certificate"
+            )
+        inbound = config.accepts_from()
+        targets = config.connects_to()
+        try:
+            # Contexts first: a bad certificate or key fails here, with its file named.
+            server_ctx = server_context(credentials) if inbound else None
+            client_ctx = client_context(credentials) if targets else None
+        except PrivetError:
+            if listener is not None:
+                listener.close()
+            raise
+        if server_ctx is not None and listener is None:
+            me = config.me_endpoint
+            try:
+                listener = socket.create_server((config.bind or me.host or "", me.port or 0))
+            except OSError as exc:
+                raise TransportError(
+                    f"cannot listen on {config.bind or me.host}:{me.port} ({exc.strerror}); "
+                    "is the port in use?"
+                ) from None
+        deadline = time.monotonic() + config.connect_timeout
+        links: dict[int, Link] = {}
+        lock = threading.Lock()
+        refused = [0]
+        errors: list[PrivetError] = []
+        stop = threading.Event()
+        acceptor = None
+        try:
+            if server_ctx is not None and listener is not None:
+                acceptor = threading.Thread(
+                    target=_accept_loop,
+                    args=(
+                        config,
+                        server_ctx,
+                        listener,
+                        inbound,
+                        links,
+                        lock,
+                        refused,
+                        deadline,
+                        stop,
+                    ),
+                    name=f"privet-accept-{config.me}",
+                    daemon=True,
+                )
+                acceptor.start()
+            if client_ctx is not None:
+                for j in targets:
+                    link = _connect(config, client_ctx, j, deadline)
+                    with lock:
+                        links[j] = link
+        except PrivetError as exc:
+            errors.append(exc)
+            stop.set()  # no point waiting for the others: this endpoint cannot join
+        finally:
+            if acceptor is not None:
+                acceptor.join(max(0.0, deadline - time.monotonic()) + 1.0)
+            stop.set()
+            if listener is not None:
+                listener.close()
+        with lock:
+            missing = [j for j in inbound if j not in links]
+            if errors or missing:
+                for link in links.values():
+                    link.close()
+                links.clear()
+        if errors:
+            raise errors[0]
+        if missing:
+            who = ", ".join(
+                f"{config.endpoints[j].name} ({config.endpoints[j].address()})" for j in missing
+            )
+            raise TransportError(
+                f"{config.me_endpoint.name}: no valid connection from {who} within "
+                f"{config.connect_timeout:g} s ({refused[0]} refused); start every endpoint "
+                "with the same session and certificates from the same CA"
+            )
+        chan = cls(config, links)
+        chan.refused = refused[0]
+        return chan
+
+    # -- Channel protocol ------------------------------------------------------------------
+
+    @property
+    def party(self) -> int:
+        """The id of this endpoint."""
+        return self._config.me
+
+    @property
+    def parties(self) -> int:
+        """The number of computing parties."""
+        return self._config.parties
+
+    @property
+    def dealer(self) -> int | None:
+        """The dealer's id, or ``None``."""
+        return self._config.dealer_id
+
+    @property
+    def endpoints(self) -> int:
+        """The number of endpoint ids."""
+        return len(self._config.endpoints)
+
+    @property
+    def stats(self) -> ChannelStats:
+        """Payload bytes, messages and rounds of this endpoint."""
+        return self._stats
+
+    @property
+    def config(self) -> NetworkConfig:
+        """The network config this channel was opened with."""
+        return self._config
+
+    @property
+    def closed(self) -> bool:
+        """Whether the channel has been closed (by :meth:`close` or :meth:`abort`)."""
+        return self._closed
+
+    @property
+    def broken(self) -> str | None:
+        """Why the network failed (a peer died, aborted or misbehaved), or ``None``."""
+        return self._broken
+
+    @property
+    def wire_bytes(self) -> tuple[int, int]:
+        """Bytes of frames (headers included, TLS excluded) sent and received."""
+        links = self._links.values()
+        return sum(k.wire_sent for k in links), sum(k.wire_received for k in links)
+
+    def send(self, to: int, arrays: Sequence[NDArray[Any]], *, tag: str) -> None:
+        """Send ``arrays`` to endpoint ``to`` as one message labelled ``tag``.
+
+        Returns once the message is handed to the operating system (the arrays may then be
+        reused); meanwhile it keeps reading from every peer.
+
+        Raises
+        ------
+        PeerTimeoutError
+            If the peer does not read within the channel's timeout.
+        TransportError
+            If the channel is closed or broken, or a peer failed.
+        ParameterError, ParameterTypeError
+            For a bad id, tag or message.
+        """
+        check_tag(tag)
+        msg = check_message(arrays)
+        with self._lock:
+            dst = self._check_peer(to, name="to")
+            self._check_open()
+            nbytes = sum(int(a.nbytes) for a in msg)
+            if dst == self._config.me:
+                self._self_inbox.append((tag, [np.array(a, copy=True, order="C") for a in msg]))
+                self._stats.record_send(nbytes)
+                return
+            link = self._link(dst, f"send {tag!r}")
+            link.queue(encode_frame(tag, msg, max_bytes=self._config.max_bytes))
+            self._pump(
+                lambda: not link.wants_write, self._config.timeout, f"sending {tag!r} to", dst
+            )
+            self._stats.record_send(nbytes)
+
+    def recv(self, frm: int, *, tag: str, timeout: float | None = None) -> list[NDArray[Any]]:
+        """Receive the next message from ``frm``; it must carry ``tag``.
+
+        Raises
+        ------
+        PeerTimeoutError
+            If nothing arrives within ``timeout`` seconds (``None``: the channel's default).
+        ProtocolError
+            If the next message carries another tag (it is consumed), or a frame is
+            malformed.
+        TransportError
+            If the channel is closed or broken, or a peer failed.
+        """
+        check_tag(tag)
+        wait = self._config.timeout if timeout is None else check_positive(timeout, name="timeout")
+        with self._lock:
+            src = self._check_peer(frm, name="frm")
+            self._check_open()
+            if src == self._config.me:
+                if not self._self_inbox:
+                    raise PeerTimeoutError(f"endpoint {src} waited for {tag!r} from itself")
+                got, arrays = self._self_inbox.popleft()
+            else:
+                link = self._link(src, f"receive {tag!r}")
+                self._pump(
+                    lambda: bool(link.inbox) or link.said_bye,
+                    wait,
+                    f"waiting for {tag!r} from",
+                    src,
+                )
+                if not link.inbox:
+                    raise TransportError(f"{link.name} closed its channel before sending {tag!r}")
+                frame = link.take()
+                got, arrays = frame.tag, list(frame.arrays)
+            if got != tag:
+                raise ProtocolError(
+                    f"endpoint {self._config.me} expected tag {tag!r} from {src} but got "
+                    f"{got!r}; the parties are out of step"
+                )
+            self._stats.record_recv(sum(int(a.nbytes) for a in arrays))
+            return arrays
+
+    def close(self) -> None:
+        """Say goodbye to every peer and close the links (idempotent).
+
+        Queued messages are flushed first, for at most a couple of seconds. A broken
+        channel instead passes the cause on to the peers in an ``ABORT`` frame, so the
+        first failure reaches every endpoint with its reason.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            if self._broken is not None:
+                self._send_aborts(self._broken)
+            else:
+                for link in self._links.values():
+                    if not link.at_eof:
+                        link.queue(encode_frame("bye", kind=FrameKind.BYE))
+                with contextlib.suppress(PrivetError):
+                    self._pump(self._flushed, _LINGER, "saying goodbye to", None)
+            self._shutdown()
+
+    def abort(self, reason: str) -> None:
+        """Tell every peer this endpoint gives up, then close (idempotent, never raises).
+
+        Parameters
+        ----------
+        reason
+            A short reason without secrets (it is sent to the peers); truncated to 200
+            printable ASCII characters. When the network had already failed, the original
+            cause is sent instead.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            if self._broken is None:
+                self._broken = f"this endpoint aborted: {reason}"
+                self._send_aborts(reason)
+            else:
+                self._send_aborts(self._broken)
+            self._shutdown()
+
+    def _send_aborts(self, reason: str) -> None:
+        """Queue an ``ABORT`` to every live link and push it out for up to a second."""
+        frame = encode_frame(_ascii(reason), kind=FrameKind.ABORT)
+        live = [k for k in self._links.values() if not k.at_eof]
+        for link in live:
+            link.queue(frame)
+        deadline = time.monotonic() + 1.0
+        for link in live:
+            try:
+                while link.wants_write and time.monotonic() < deadline:
+                    if not link.push():
+                        time.sleep(0.002)
+            except PrivetError:
+                continue
+
+    def __enter__(self) -> TlsChannel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort(f"{self._names[self._config.me]} failed: {type(exc).__name__}")
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("broken" if self._broken else "open")
+        return (
+            f"TlsChannel(party={self.party}, name={self._names[self.party]!r}, "
+            f"links={len(self._links)}, {state})"
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check_peer(self, value: object, *, name: str) -> int:
+        i = check_int(value, name=name)
+        if i >= self.endpoints:
+            raise ParameterError(
+                f"{name} must be an endpoint id in 0..{self.endpoints - 1}, got {i}"
+            )
+        return i
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError(f"{self._names[self.party]}'s channel is closed; open a new one")
+        if self._broken is not None:
+            raise TransportError(f"the network is broken: {self._broken}")
+
+    def _link(self, peer: int, what: str) -> Link:
+        link = self._links.get(peer)
+        if link is None:
+            raise ParameterError(
+                f"{self._names[self.party]} has no link to {self._names[peer]} (neither "
+                f"listens), so it cannot {what}; route the message through a party"
+            )
+        if link.said_bye and what.startswith("send"):
+            raise TransportError(f"{link.name} has closed its channel; cannot {what}")
+        return link
+
+    def _flushed(self) -> bool:
+        return not any(link.wants_write for link in self._links.values())
+
+    def _pump(self, done: Callable[[], bool], timeout: float, what: str, peer: int | None) -> None:
+        """Read and write on every link until ``done()``; raise on timeout or failure."""
+        deadline = time.monotonic() + timeout
+        links = self._links
+        try:
+            # Opportunistic first pass: most small sends complete without waiting.
+            for link in links.values():
+                if link.wants_write:
+                    link.push()
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    who = "" if peer is None else f" {self._names[peer]}"
+                    raise PeerTimeoutError(
+                        f"{self._names[self.party]} timed out after {timeout:g} s {what}{who}; "
+                        "the peer is down or the protocol is stuck (raise the timeout if "
+                        "the computation is slow)"
+                    )
+                self._update_interest()
+                for key, mask in self._sel.select(min(left, 1.0)):
+                    link = key.data
+                    if mask & selectors.EVENT_READ:
+                        link.pull()
+                    if mask & selectors.EVENT_WRITE:
+                        link.push()
+        except PeerTimeoutError:
+            raise
+        except (TransportError, ProtocolError, SecurityError) as exc:
+            self._broken = str(exc)
+            raise
+
+    def _update_interest(self) -> None:
+        for peer, link in self._links.items():
+            want = 0 if link.at_eof else selectors.EVENT_READ
+            if link.wants_write:
+                want |= selectors.EVENT_WRITE
+            have = self._events.get(peer, 0)
+            if want == have:
+                continue
+            if have and want:
+                self._sel.modify(link.sock, want, link)
+            elif want:
+                self._sel.register(link.sock, want, link)
+            else:
+                self._sel.unregister(link.sock)
+            self._events[peer] = want
+
+    def _shutdown(self) -> None:
+        self._closed = True
+        self._sel.close()
+        for link in self._links.values():
+            link.close()
+
+
+def _connect(config: NetworkConfig, ctx: ssl.SSLContext, j: int, deadline: float) -> Link:
+    """Connect to endpoint ``j`` (retrying while it starts), handshake and exchange hellos."""
+    peer = config.endpoints[j]
+    host, port = peer.host, peer.port
+    if host is None or port is None:  # pragma: no cover - connects_to() lists listeners only
+        raise ParameterError(f"{peer.name} does not listen")
+    last = "no attempt"
+    delay = 0.02
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TransportError(
+                f"{config.me_endpoint.name} could not connect to {peer.name} at "
+                f"{peer.address()} within {config.connect_timeout:g} s (last error: {last}); "
+                "is it running and reachable?"
+            )
+        try:
+            raw = socket.create_connection((host, port), timeout=min(left, 5.0))
+            break
+        except OSError as exc:
+            last = exc.strerror or type(exc).__name__
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.5)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    hs_deadline = min(deadline, time.monotonic() + _HANDSHAKE_TIMEOUT)
+    try:
+        raw.settimeout(max(0.01, hs_deadline - time.monotonic()))
+        sock = ctx.wrap_socket(raw, server_hostname=peer.name)
+    except TimeoutError:
+        raw.close()
+        raise PeerTimeoutError(f"TLS handshake with {peer.name} timed out") from None
+    except (ssl.SSLError, OSError) as exc:
+        raw.close()
+        raise TransportError(
+            f"TLS handshake with {peer.name} at {peer.address()} failed: "
+            f"{getattr(exc, 'reason', None) or type(exc).__name__}; both sides need "
+            "certificates from the same CA, and the peer's must name it"
+        ) from None
+    try:
+        write_frame(sock, _hello(config, j), deadline=hs_deadline, name=peer.name)
+        frame = read_frame(sock, deadline=hs_deadline, name=peer.name)
+        _check_hello(frame, config, frm=j, name=peer.name)
+    except PrivetError:
+        sock.close()
+        raise
+    return Link(j, peer.name, sock, max_bytes=config.max_bytes)
+
+
+def _accept_loop(
+    config: NetworkConfig,
+    ctx: ssl.SSLContext,
+    listener: socket.socket,
+    expected: list[int],
+    links: dict[int, Link],
+    lock: threading.Lock,
+    refused: list[int],
+    deadline: float,
+    stop: threading.Event,
+) -> None:
+    """Accept until every expected peer has a valid link, ``stop`` is set or time is up."""
+    listener.settimeout(0.2)
+    while time.monotonic() < deadline and not stop.is_set():
+        with lock:
+            if all(j in links for j in expected):
+                return
+        try:
+            raw, _addr = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        try:
+            link = _admit(config, ctx, raw, expected, links, lock, deadline)
+        except (PrivetError, OSError):
+            refused[0] += 1
+            raw.close()
+            continue
+        with lock:
+            if stop.is_set():  # set-up is over: too late to join
+                link.close()
+                return
+            links[link.peer] = link
+
+
+def _admit(
+    config: NetworkConfig,
+    ctx: ssl.SSLContext,
+    raw: socket.socket,
+    expected: list[int],
+    links: dict[int, Link],
+    lock: threading.Lock,
+    deadline: float,
+) -> Link:
+    """Handshake with one incoming connection and check who it is; raise to refuse it."""
+    hs_deadline = min(deadline, time.monotonic() + _HANDSHAKE_TIMEOUT)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    raw.settimeout(max(0.01, hs_deadline - time.monotonic()))
+    try:
+        sock = ctx.wrap_socket(raw, server_side=True)
+    except (ssl.SSLError, OSError) as exc:
+        raise TransportError(f"refused a TLS handshake ({type(exc).__name__})") from None
+    try:
+        frame = read_frame(sock, deadline=hs_deadline, name="an incoming peer")
+        sender = _check_hello(frame, config, frm=None, name="an incoming peer")
+        with lock:
+            taken = sender in links
+        if sender not in expected or taken:
+            raise SecurityError(f"endpoint {sender} may not connect here (or is connected)")
+        name = config.endpoints[sender].name
+        check_peer_name(sock, name)
+        write_frame(sock, _hello(config, sender), deadline=hs_deadline, name=name)
+    except PrivetError as exc:
+        with contextlib.suppress(PrivetError):
+            write_frame(
+                sock,
+                encode_frame(_ascii("refused: " + str(exc)), kind=FrameKind.ABORT),
+                deadline=min(hs_deadline, time.monotonic() + 0.5),
+                name="an incoming peer",
+            )
+        sock.close()
+        raise
+    return Link(sender, name, sock, max_bytes=config.max_bytes)

@@ -1,0 +1,155 @@
+"""Real processes over TLS: a killed party fails everyone fast; parties started from configs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from privet.cli.app import app
+from privet.errors import ParameterError, ProtocolError, TransportError
+from privet.smpc import party_main
+from privet.smpc.local_cluster import LocalCluster, RemoteCluster
+
+pytestmark = pytest.mark.timeout(180)
+
+TIMEOUT = 10.0
+
+
+def test_sigkill_mid_protocol_makes_every_other_process_exit_with_an_error() -> None:
+    c = LocalCluster(parties=3, timeout=TIMEOUT)
+    try:
+        x = c.share(np.linspace(-5, 5, 100_000))
+        y = c.share(np.linspace(5, -5, 100_000))
+        outcome: dict[str, BaseException] = {}
+
+        def work() -> None:
+            try:
+                for _ in range(1000):
+                    _ = x < y  # eight rounds each: the kill lands mid-protocol
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        time.sleep(0.5)
+        victim = c.processes["party-1"]
+        t0 = time.monotonic()
+        os.kill(victim.pid, signal.SIGKILL)
+        bound = TIMEOUT + 10.0  # a liveness bound, generous for CI; not a performance claim
+        worker.join(bound)
+        assert not worker.is_alive()
+        assert isinstance(outcome.get("error"), TransportError | ProtocolError), outcome
+        for name, proc in c.processes.items():
+            if name == "party-1":
+                continue
+            proc.wait(max(0.1, bound - (time.monotonic() - t0)))
+            assert proc.returncode == 1, (name, proc.returncode)
+        assert time.monotonic() - t0 < bound
+        assert victim.wait(5) == -signal.SIGKILL
+        logs = {p.name: p.read_text() for p in Path(c._tmp.name).glob("*.log")}
+        for name in ("party-0.log", "party-2.log", "dealer.log"):
+            assert "privet-party: TransportError" in logs[name] or (
+                "privet-party: ProtocolError: frame truncated" in logs[name]
+            ), logs
+        assert any("party-1" in logs[n] for n in ("party-0.log", "party-2.log", "dealer.log"))
+        with pytest.raises(ProtocolError, match=r"failed earlier"):
+            _ = x * y
+    finally:
+        c.close()
+    assert not Path(c._tmp.name).exists()  # keys deleted
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.create_server(("127.0.0.1", 0)) for _ in range(n)]
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_parties_started_from_config_files_serve_a_remote_driver(tmp_path: Path) -> None:
+    ports = _free_ports(3)
+    hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
+    out = tmp_path / "pki"
+    res = CliRunner().invoke(
+        app, ["smpc", "certs", "--out", str(out), "--parties", "2", "--hosts", hosts]
+    )
+    assert res.exit_code == 0, res.output
+    assert {"party-0.toml", "party-1.toml", "dealer.toml", "client-0.toml"} <= {
+        p.name for p in out.iterdir()
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "privet.smpc.party_main", "--config", str(out / f"{n}.toml")],
+            stderr=subprocess.PIPE,
+        )
+        for n in ("party-0", "party-1", "dealer")
+    ]
+    try:
+        with pytest.raises(ParameterError, match=r"the driver is endpoint 3"):
+            RemoteCluster(out / "party-0.toml")
+        with RemoteCluster(out / "client-0.toml") as c:
+            x = c.share([1.5, -2.0, 4.0])
+            assert np.allclose((x * x).reveal(), [2.25, 4.0, 16.0], atol=1e-3)
+            assert (x < 0).reveal().tolist() == [0, 1, 0]
+        for p in procs:
+            assert p.wait(20) == 0, p.stderr.read() if p.stderr else ""
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(5)
+            if p.stderr:
+                p.stderr.close()
+
+
+def test_party_main_reports_bad_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert party_main.main(["--config", str(tmp_path / "missing.toml")]) == 2
+    assert "cannot read config" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'me = 0\nparties = 2\ndealer = true\nendpoints = []\n[credentials]\ncert = "x"\n'
+    )
+    assert party_main.main(["--config", str(bad)]) == 2
+    assert "bad config" in capsys.readouterr().err
+    assert party_main.main([]) == 2
+
+
+def test_cli_cluster_runs_a_self_check() -> None:
+    res = CliRunner().invoke(app, ["smpc", "cluster", "--parties", "3", "--size", "2000"])
+    assert res.exit_code == 0, res.output
+    assert "started 4 processes" in res.output
+    assert "x<y mismatches = 0: OK" in res.output
+
+
+def test_cli_party_exits_2_on_a_bad_config(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["smpc", "party", "--config", str(tmp_path / "none.toml")])
+    assert res.exit_code == 2
+
+
+def test_the_dealer_may_run_in_the_drivers_process() -> None:
+    with LocalCluster(parties=2, dealer=False, timeout=TIMEOUT) as c:
+        assert sorted(c.processes) == ["party-0", "party-1"]
+        x = c.share([3.0, -0.5])
+        assert np.allclose((x * x).reveal(), [9.0, 0.25], atol=1e-3)
+        assert c.dealer_seconds > 0
+    assert c.exit_codes() == {"party-0": 0, "party-1": 0}
+    assert all(not t.is_alive() for t in c._threads)
+
+
+def test_a_process_that_cannot_start_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # every child exits at once
+    t = time.monotonic()
+    with pytest.raises(TransportError, match=r"party-0 (did not start|exited).*status 1"):
+        LocalCluster(parties=2, connect_timeout=20.0)
+    assert time.monotonic() - t < 10
