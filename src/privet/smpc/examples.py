@@ -166,6 +166,7 @@ def demo_private_inference(
     parties: int = 2,
     seed: int = 0,
     truncation: str = "dealer",
+    processes: bool = False,
 ) -> InferenceReport:
     """Private MLP inference on scikit-learn's digits (the seed's Bob).
 
@@ -185,6 +186,9 @@ def demo_private_inference(
         The training seed (for reproducible weights; it protects nothing).
     truncation
         The truncation mode (:mod:`privet.smpc.truncation`).
+    processes
+        Run the parties and the dealer as OS processes over mutual TLS
+        (:class:`~privet.smpc.local_cluster.LocalCluster`) instead of threads.
 
     Returns
     -------
@@ -202,7 +206,10 @@ def demo_private_inference(
     xb, yb = x[:n], np.asarray(y_all[:n])
     with torch.no_grad():
         plain = net.double()(torch.tensor(xb)).numpy()
-    with InProcessCluster(
+    from privet.smpc.local_cluster import LocalCluster
+
+    cluster_type = LocalCluster if processes else InProcessCluster
+    with cluster_type(
         parties=parties, clients=("hospital", "bob"), truncation=truncation
     ) as cluster:
         model = cluster.from_torch(net, owner="hospital")
