@@ -37,6 +37,19 @@ COMPARISONS: dict[str, list[tuple[str, str]]] = {
         ("laplace_100.pld.eps", "laplace_100.dp_accounting_pld.eps"),
         ("laplace_100.pld.time_s", "laplace_100.dp_accounting_pld.time_s"),
     ],
+    # privet's W2 figures live under results.privet.{non_private,dpsgd}; Opacus's under
+    # results.{non_private,opacus_hooks,opacus_ghost} (shared/peers/w2_dpsgd.py).
+    "w2_dpsgd": [
+        ("dpsgd.samples_per_s", "opacus_ghost.samples_per_s"),
+        ("dpsgd.samples_per_s", "opacus_hooks.samples_per_s"),
+        ("dpsgd.samples_per_s_excl_loading", "opacus_ghost.samples_per_s_excl_loading"),
+        ("dpsgd.test_acc", "opacus_ghost.test_acc"),
+        ("dpsgd.eps_rdp", "opacus_ghost.eps_rdp"),
+        ("dpsgd.eps_pld", "opacus_ghost.eps_prv"),
+        ("dpsgd.slowdown_vs_non_private", "opacus_ghost.slowdown_vs_non_private"),
+        ("non_private.samples_per_s", "non_private.samples_per_s"),
+        ("non_private.test_acc", "non_private.test_acc"),
+    ],
     "w3_dp_queries": [
         ("sum.time_s", "opendp.sum.time_s"),
         ("sum.error_median.abs_err", "opendp.sum.error_median.abs_err"),

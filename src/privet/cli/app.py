@@ -16,6 +16,7 @@ from privet import __version__
 from privet.cli.budget import budget_app
 from privet.cli.demo import demo
 from privet.cli.dp import dp_app
+from privet.cli.ldp import ldp_app
 from privet.cli.smpc import smpc_app
 
 __all__ = ["app", "main"]
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(budget_app, name="budget")
 app.add_typer(dp_app, name="dp")
+app.add_typer(ldp_app, name="ldp")
 app.add_typer(smpc_app, name="smpc")
 app.command("demo")(demo)
 
