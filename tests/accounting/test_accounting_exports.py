@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import privet.accounting as accounting
-from privet.accounting import accountants, dpsgd, events, translate
+from privet.accounting import accountants, chargeable, dpsgd, events, translate
 
 EXPECTED = {
     # events.py
@@ -39,6 +39,9 @@ EXPECTED = {
     "to_dp_accounting",
     "calibrate_noise_multiplier",
     "dpsgd_epsilon",
+    # chargeable.py
+    "Chargeable",
+    "charge_budget",
     # filters.py
     "FILTER_NAMES",
     "AdvancedFilter",
@@ -59,9 +62,18 @@ def test_the_room_exports_exactly_its_public_api() -> None:
 
 
 def test_every_module_lists_what_it_defines() -> None:
-    for module in (accountants, dpsgd, events, translate):
+    for module in (accountants, chargeable, dpsgd, events, translate):
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
     assert set(events.__all__) <= set(accounting.__all__)
     assert set(accountants.__all__) <= set(accounting.__all__)
     assert set(dpsgd.__all__) <= set(accounting.__all__)
+    assert set(chargeable.__all__) <= set(accounting.__all__)
+
+
+def test_the_mechanism_rooms_share_one_chargeable_protocol() -> None:
+    import privet.dp as dp
+    from privet.ldp import oracles
+
+    assert dp.Chargeable is accounting.Chargeable
+    assert oracles.Chargeable is accounting.Chargeable

@@ -4,7 +4,8 @@ Mechanisms emit frozen events (:mod:`privet.accounting.events`); accountants pri
 (:mod:`privet.accounting.accountants`) through Google's ``dp_accounting``
 (:mod:`privet.accounting.translate`); :mod:`privet.accounting.dpsgd` answers the two DP-SGD
 questions (ε of a run, σ for a target ε); :mod:`privet.accounting.filters` holds the privacy
-filters that keep a budget valid under fully adaptive composition.
+filters that keep a budget valid under fully adaptive composition;
+:mod:`privet.accounting.chargeable` names what a mechanism charges before it draws noise.
 
 Examples
 --------
@@ -15,6 +16,7 @@ Examples
 """
 
 from privet.accounting.accountants import DEFAULT_RDP_ORDERS, Accountant, amplified_epsilon
+from privet.accounting.chargeable import Chargeable, charge_budget
 from privet.accounting.composition import AdvancedCompositionAccountant, BasicCompositionAccountant
 from privet.accounting.dpsgd import calibrate_noise_multiplier, dpsgd_epsilon
 from privet.accounting.events import (
@@ -59,6 +61,7 @@ __all__ = [
     "AdvancedFilter",
     "BasicCompositionAccountant",
     "BasicFilter",
+    "Chargeable",
     "ComposedEvent",
     "Cost",
     "DiscreteGaussianEvent",
@@ -81,6 +84,7 @@ __all__ = [
     "SparseVectorEvent",
     "amplified_epsilon",
     "calibrate_noise_multiplier",
+    "charge_budget",
     "default_filter",
     "dpsgd_epsilon",
     "epsilon_at_delta",

@@ -282,6 +282,21 @@ def zcdp_epsilon(rho: float, delta: float) -> float:
     return float(eps)
 
 
+def zcdp_sigma_squared(
+    epsilon: float, delta: float, *, sensitivity: int, rho: float
+) -> tuple[int, float]:
+    """Return the integer σ² giving ρ-zCDP at L2-sensitivity Δ, and the ε it converts to.
+
+    N_Z(0, σ²) noise on each coordinate of an integer vector of L2-sensitivity Δ is
+    Δ²/(2σ²)-zCDP (CKS20, arXiv:2004.00010, Theorem 4 in v4, per coordinate; Rényi
+    divergences of product laws add up). σ² = ⌈Δ²/(2ρ)⌉ (at least 1) is the smallest integer
+    meeting ``rho`` (usually ``zcdp_rho(epsilon, delta)``); the ε returned is that of the ρ
+    met at ``delta`` (CKS20 Proposition 12 in v4), never above ``epsilon``.
+    """
+    s2 = max(1, math.ceil(Fraction(sensitivity**2) / (2 * Fraction(rho))))
+    return s2, min(epsilon, zcdp_epsilon(sensitivity**2 / (2.0 * s2), delta))
+
+
 @functools.lru_cache(maxsize=256)
 def zcdp_rho(epsilon: float, delta: float) -> float:
     """Return (a hair below) the largest ρ such that ρ-zCDP implies (ε, δ)-DP.

@@ -34,10 +34,11 @@ from typing import Any, Final, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from privet.accounting.events import DiscreteGaussianEvent, DiscreteLaplaceEvent
+from privet.accounting.chargeable import Chargeable, charge_budget
+from privet.accounting.events import DiscreteGaussianEvent, DiscreteLaplaceEvent, PrivacyEvent
 from privet.core.checks import check_epsilon, check_int, check_positive
 from privet.core.errors import ParameterError, ParameterTypeError
-from privet.core.random import SecureRandom, resolve_rng
+from privet.core.random import SecureRandom
 from privet.dp.calibration import (
     _check_positive_delta,
     calibrate_discrete_gaussian,
@@ -45,13 +46,11 @@ from privet.dp.calibration import (
     gaussian_noise_multiplier,
     zcdp_epsilon,
     zcdp_rho,
+    zcdp_sigma_squared,
 )
 from privet.dp.mechanisms import (
-    Chargeable,
     Release,
-    charge_budget,
-    check_budget,
-    check_label,
+    check_release_args,
     float_at_least,
     gaussian_noise_stats,
     laplace_noise_stats,
@@ -123,6 +122,46 @@ def add_integer_noise(value: NDArray[np.int64] | int, noise: NDArray[np.int64]) 
 
 def _count(value: NDArray[np.int64] | int) -> int:
     return 1 if isinstance(value, int) else int(value.size)
+
+
+def _integer_release(
+    vals: NDArray[np.int64] | int,
+    noise: NDArray[np.int64],
+    stats: tuple[float, int],
+    *,
+    mechanism: str,
+    event: PrivacyEvent,
+    epsilon: float,
+    delta: float,
+    rho: float | None,
+    sensitivity: int,
+    noise_parameter: Fraction,
+    charge: object | None,
+    label: str,
+) -> Release:
+    """Add the flat integer ``noise`` to ``vals`` exactly and say how: the Release.
+
+    ``stats`` is the noise law's (std, k95) (:func:`~privet.dp.mechanisms.laplace_noise_stats`,
+    :func:`~privet.dp.mechanisms.gaussian_noise_stats`); the grid is the integers.
+    """
+    out = add_integer_noise(vals, noise if isinstance(vals, int) else noise.reshape(vals.shape))
+    std, k95 = stats
+    return Release(
+        value=out,
+        mechanism=mechanism,
+        event=event,
+        epsilon=epsilon,
+        delta=delta,
+        rho=rho,
+        sensitivity=float(sensitivity),
+        granularity=1.0,
+        integer_sensitivity=sensitivity,
+        noise_parameter=noise_parameter,
+        noise_std=std,
+        ci95=float(k95),
+        charge=charge,
+        label=label,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -232,30 +271,25 @@ def discrete_laplace_release(
     >>> rel.noise_parameter, rel.epsilon, rel.event
     (Fraction(2, 1), 0.5, DiscreteLaplaceEvent(epsilon=0.5))
     """
-    vals, scalar = as_int_values(value)
+    vals, _ = as_int_values(value)
     sens = check_int(sensitivity, name="sensitivity", minimum=1)
     eps = check_epsilon(epsilon)
-    chosen = check_budget(budget)
-    lab = check_label(label)
-    gen = resolve_rng(rng)
+    chosen, lab, gen = check_release_args(budget, label, rng)
     scale = round_up_scale(Fraction(sens) / Fraction(eps), what="discrete_laplace")
     event = DiscreteLaplaceEvent(epsilon=eps)
     record = charge_budget(chosen, event, label=lab)  # before any noise is drawn
     noise = gen.discrete_laplace(_count(vals), scale=scale)
-    out = add_integer_noise(vals, noise.reshape(np.shape(vals)) if not scalar else noise)
-    std, k95 = laplace_noise_stats(scale)
-    return Release(
-        value=out,
+    return _integer_release(
+        vals,
+        noise,
+        laplace_noise_stats(scale),
         mechanism="discrete_laplace",
         event=event,
         epsilon=float_at_least(sens / scale),
         delta=0.0,
-        sensitivity=float(sens),
-        granularity=1.0,
-        integer_sensitivity=sens,
+        rho=None,
+        sensitivity=sens,
         noise_parameter=scale,
-        noise_std=std,
-        ci95=float(k95),
         charge=record,
         label=lab,
     )
@@ -305,9 +339,7 @@ def _calibrated(epsilon: float, delta: float, sensitivity: int, vector: bool) ->
         return calibrate_discrete_gaussian(
             epsilon=epsilon, delta=delta, sensitivity=sensitivity
         ), epsilon
-    rho_target = zcdp_rho(epsilon, delta)
-    s2 = max(1, math.ceil(Fraction(sensitivity**2) / (2 * Fraction(rho_target))))
-    return s2, min(epsilon, zcdp_epsilon(sensitivity**2 / (2.0 * s2), delta))
+    return zcdp_sigma_squared(epsilon, delta, sensitivity=sensitivity, rho=zcdp_rho(epsilon, delta))
 
 
 @overload
@@ -443,9 +475,7 @@ def discrete_gaussian_release(
     """
     vals, _ = as_int_values(value)
     sens = check_int(sensitivity, name="sensitivity", minimum=1)
-    chosen = check_budget(budget)
-    lab = check_label(label)
-    gen = resolve_rng(rng)
+    chosen, lab, gen = check_release_args(budget, label, rng)
     d = _count(vals)
     if sigma is not None:
         if epsilon is not None:
@@ -483,23 +513,17 @@ def discrete_gaussian_release(
     event = DiscreteGaussianEvent(sigma=event_sigma, sensitivity=sens, dimension=max(d, 1))
     record = charge_budget(chosen, event, label=lab, delta=dlt)  # before any noise is drawn
     noise = gen.discrete_gaussian(d, sigma_squared=s2)
-    out = add_integer_noise(
-        vals, noise.reshape(np.shape(vals)) if not isinstance(vals, int) else noise
-    )
-    std, k95 = gaussian_noise_stats(s2)
-    return Release(
-        value=out,
+    return _integer_release(
+        vals,
+        noise,
+        gaussian_noise_stats(s2),
         mechanism="discrete_gaussian",
         event=event,
         epsilon=eps_met,
         delta=delta_met,
         rho=rho,
-        sensitivity=float(sens),
-        granularity=1.0,
-        integer_sensitivity=sens,
+        sensitivity=sens,
         noise_parameter=s2,
-        noise_std=std,
-        ci95=float(k95),
         charge=record,
         label=lab,
     )

@@ -64,11 +64,12 @@ import functools
 import math
 import numbers
 from fractions import Fraction
-from typing import Any, Final, Protocol, overload, runtime_checkable
+from typing import Any, Final, overload
 
 import numpy as np
 from numpy.typing import NDArray
 
+from privet.accounting.chargeable import Chargeable, charge_budget
 from privet.accounting.events import (
     DiscreteGaussianEvent,
     DiscreteLaplaceEvent,
@@ -82,8 +83,8 @@ from privet.dp.calibration import (
     calibrate_discrete_gaussian,
     discrete_gaussian_delta,
     gaussian_noise_multiplier,
-    zcdp_epsilon,
     zcdp_rho,
+    zcdp_sigma_squared,
 )
 
 __all__ = [
@@ -123,18 +124,6 @@ _TWO53_INT: Final = 1 << 53
 
 FloatValue = float | np.floating[Any] | np.integer[Any]
 """A real number a float mechanism accepts (and returns as a ``float``)."""
-
-
-@runtime_checkable
-class Chargeable(Protocol):
-    """Anything a mechanism can charge before it draws noise: a ledger ``Budget``.
-
-    ``charge`` must record the event, or raise
-    :class:`~privet.errors.BudgetExceededError` and record nothing.
-    """
-
-    def charge(self, event: PrivacyEvent, *, label: str = ..., delta: float | None = ...) -> object:
-        """Charge ``event``, or raise ``BudgetExceededError`` and record nothing."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -235,21 +224,11 @@ def check_label(label: object) -> str:
     return label
 
 
-def charge_budget(
-    budget: Chargeable | None, event: PrivacyEvent, *, label: str, delta: float | None = None
-) -> object | None:
-    """Charge ``event`` to ``budget`` (if any) and return the charge; call before any draw.
-
-    ``delta`` (δᵢ for a non-pure event) is passed to budgets that take one; an ``rdp``
-    budget prices events by their RDP curve and takes none.
-    """
-    if budget is None:
-        return None
-    if delta is not None and getattr(budget, "filter", None) == "rdp":
-        delta = None
-    if delta is None:
-        return budget.charge(event, label=label)
-    return budget.charge(event, label=label, delta=delta)
+def check_release_args(
+    budget: object, label: object, rng: SecureRandom | None
+) -> tuple[Chargeable | None, str, SecureRandom]:
+    """Check the ``budget``, ``label`` and ``rng`` every mechanism takes, in that order."""
+    return check_budget(budget), check_label(label), resolve_rng(rng)
 
 
 def round_up_scale(scale: Fraction, *, what: str) -> Fraction:
@@ -441,6 +420,50 @@ def _exact_snap(x: Fraction, j: int, z: int) -> float:
         return math.inf if total > 0 else -math.inf
 
 
+def _grid_release(
+    vals: FloatValues,
+    j: int,
+    noise: NDArray[np.int64],
+    stats: tuple[float, int],
+    *,
+    mechanism: str,
+    event: PrivacyEvent,
+    epsilon: float,
+    delta: float,
+    rho: float | None,
+    sensitivity: float,
+    integer_sensitivity: int,
+    noise_parameter: Fraction,
+    charge: object | None,
+    label: str,
+) -> Release:
+    """Snap ``vals`` to the grid 2^j, add the integer ``noise``, scale back: the Release.
+
+    ``stats`` is the noise law's (std, k95) in grid units (:func:`laplace_noise_stats`,
+    :func:`gaussian_noise_stats`); the release reports them in the value's units.
+    """
+    arr = vals.array
+    out = snap_and_add(arr.reshape(-1), j, noise, vals.exact).reshape(arr.shape)
+    gamma = math.ldexp(1.0, j)
+    std, k95 = stats
+    return Release(
+        value=float(out) if vals.scalar else out,
+        mechanism=mechanism,
+        event=event,
+        epsilon=epsilon,
+        delta=delta,
+        rho=rho,
+        sensitivity=sensitivity,
+        granularity=gamma,
+        integer_sensitivity=integer_sensitivity,
+        noise_parameter=noise_parameter,
+        noise_std=std * gamma,
+        ci95=k95 * gamma,
+        charge=charge,
+        label=label,
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Laplace
 # ---------------------------------------------------------------------------------------
@@ -595,30 +618,25 @@ def laplace_release(
     eps = check_epsilon(epsilon)
     vals = as_float_values(value)
     arr = vals.array
-    chosen = check_budget(budget)
-    lab = check_label(label)
-    gen = resolve_rng(rng)
+    chosen, lab, gen = check_release_args(budget, label, rng)
     plan = _laplace_plan(sens, eps, arr.size)
     event = DiscreteLaplaceEvent(epsilon=eps)
     record = charge_budget(chosen, event, label=lab)  # before any noise is drawn
-    flat = arr.reshape(-1)
     # exact discrete Laplace of scale t (CKS20 Algorithm 2): (Δ_int/t)-DP on the grid
-    noise = gen.discrete_laplace(flat.size, scale=plan.scale)
-    out = snap_and_add(flat, plan.j, noise, vals.exact).reshape(arr.shape)
-    gamma = math.ldexp(1.0, plan.j)
-    std, k95 = laplace_noise_stats(plan.scale)
-    return Release(
-        value=float(out) if vals.scalar else out,
+    noise = gen.discrete_laplace(arr.size, scale=plan.scale)
+    return _grid_release(
+        vals,
+        plan.j,
+        noise,
+        laplace_noise_stats(plan.scale),
         mechanism="laplace",
         event=event,
         epsilon=float_at_least(plan.epsilon),
         delta=0.0,
+        rho=None,
         sensitivity=sens,
-        granularity=gamma,
         integer_sensitivity=plan.integer_sensitivity,
         noise_parameter=plan.scale,
-        noise_std=std * gamma,
-        ci95=k95 * gamma,
         charge=record,
         label=lab,
     )
@@ -679,9 +697,8 @@ def _gaussian_plan(sensitivity: float, epsilon: float, delta: float, count: int)
     if multiplier * delta_int > _GAUSS_SIGMA_MAX:
         raise _sampler_error(epsilon, delta, multiplier * delta_int, d)
     if vector:
-        s2 = max(1, math.ceil(Fraction(delta_int**2) / (2 * Fraction(rho_target))))
+        s2, eps_met = zcdp_sigma_squared(epsilon, delta, sensitivity=delta_int, rho=rho_target)
         rho = delta_int**2 / (2.0 * s2)
-        eps_met = min(epsilon, zcdp_epsilon(rho, delta))
         delta_met = delta
     else:
         s2 = calibrate_discrete_gaussian(epsilon=epsilon, delta=delta, sensitivity=delta_int)
@@ -849,9 +866,7 @@ def gaussian_release(
     dlt = _check_positive_delta(delta)
     vals = as_float_values(value)
     arr = vals.array
-    chosen = check_budget(budget)
-    lab = check_label(label)
-    gen = resolve_rng(rng)
+    chosen, lab, gen = check_release_args(budget, label, rng)
     plan = _gaussian_plan(sens, eps, dlt, arr.size)
     event = DiscreteGaussianEvent(
         sigma=sigma_for_event(plan.sigma_squared),
@@ -859,25 +874,21 @@ def gaussian_release(
         dimension=max(int(arr.size), 1),
     )
     record = charge_budget(chosen, event, label=lab, delta=dlt)  # before any noise is drawn
-    flat = arr.reshape(-1)
     # exact discrete Gaussian N_Z(0, σ²) (CKS20 Algorithm 3), σ² calibrated in the plan
-    noise = gen.discrete_gaussian(flat.size, sigma_squared=plan.sigma_squared)
-    out = snap_and_add(flat, plan.j, noise, vals.exact).reshape(arr.shape)
-    gamma = math.ldexp(1.0, plan.j)
-    std, k95 = gaussian_noise_stats(plan.sigma_squared)
-    return Release(
-        value=float(out) if vals.scalar else out,
+    noise = gen.discrete_gaussian(arr.size, sigma_squared=plan.sigma_squared)
+    return _grid_release(
+        vals,
+        plan.j,
+        noise,
+        gaussian_noise_stats(plan.sigma_squared),
         mechanism="gaussian",
         event=event,
         epsilon=plan.epsilon,
         delta=plan.delta,
         rho=plan.rho,
         sensitivity=sens,
-        granularity=gamma,
         integer_sensitivity=plan.integer_sensitivity,
         noise_parameter=Fraction(plan.sigma_squared),
-        noise_std=std * gamma,
-        ci95=k95 * gamma,
         charge=record,
         label=lab,
     )

@@ -70,17 +70,15 @@ from typing import Any, Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from privet.accounting.chargeable import Chargeable, charge_budget
 from privet.accounting.events import ExponentialEvent, PrivacyEvent, ReportNoisyMaxEvent
 from privet.core import samplers
 from privet.core.checks import check_epsilon, check_positive
 from privet.core.errors import DataError, ParameterError, ParameterTypeError
-from privet.core.random import SecureRandom, resolve_rng
+from privet.core.random import SecureRandom
 from privet.dp.mechanisms import (
-    Chargeable,
     Release,
-    charge_budget,
-    check_budget,
-    check_label,
+    check_release_args,
     float_at_least,
 )
 
@@ -275,9 +273,7 @@ def _select(
     )
     eps = check_epsilon(epsilon)
     arr, exact = _as_scores(scores)
-    chosen = check_budget(budget)
-    lab = check_label(label)
-    gen = resolve_rng(rng)
+    chosen, lab, gen = check_release_args(budget, label, rng)
     plan = _plan(sens, eps, factor)
     ex = _exponents(arr, plan, exact)
     event: PrivacyEvent = event_type(epsilon=eps)

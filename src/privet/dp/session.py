@@ -54,7 +54,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -145,6 +145,34 @@ def _keys_tuple(keys: Iterable[Hashable] | None) -> tuple[Hashable, ...] | None:
     if len(set(out)) != len(out):
         raise ParameterError("keys must be distinct; remove the repeated keys")
     return out
+
+
+def _release_event(eps: float, dlt: float, *, public: bool, parts: int = 1) -> PrivacyEvent:
+    """Return the event of a release in ``parts`` discrete Laplace steps of ε/parts each.
+
+    With public keys (or no keys): ``DiscreteLaplaceEvent(ε)``, or a ``ComposedEvent`` of
+    ``parts`` ``DiscreteLaplaceEvent(ε/parts)``. With keys found by partition selection:
+    ``EpsilonDeltaEvent(ε, δ)``.
+    """
+    if not public:
+        return EpsilonDeltaEvent(epsilon=eps, delta=dlt)
+    if parts == 1:
+        return DiscreteLaplaceEvent(epsilon=eps)
+    part = DiscreteLaplaceEvent(epsilon=eps / parts)
+    return ComposedEvent(events=(part,) * parts)
+
+
+def _key_index(
+    table: Table,
+    column: str,
+    keys: tuple[Hashable, ...] | None,
+    *,
+    rows: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.int64], list[Hashable]]:
+    """Each row's key position (``-1``: no key) and the key labels: public, or factorized."""
+    if keys is not None:
+        return table.indices(column, keys, rows=rows), list(keys)
+    return table.factorize(column, rows=rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -450,13 +478,48 @@ class Session:
         max_rows_per_unit: int | None,
         extra: tuple[Any, ...] = (),
     ) -> tuple[str, tuple[float, float], float, int, NDArray[np.bool_] | None, tuple[Any, ...]]:
+        column, lo, hi = self._numeric_column(query, column, bounds)
+        eps = check_epsilon(epsilon)
+        r, mask = self._rows(max_rows_per_unit)
+        return column, (lo, hi), eps, r, mask, (query, column, lo, hi, eps, r, *extra)
+
+    def _numeric_column(self, query: str, column: str, bounds: object) -> tuple[str, float, float]:
+        """Return a numeric (or boolean) column's name and the checked ``bounds``."""
         column = self._table.check_column(column)
         if self._table.kind(column) not in ("numeric", "boolean"):
             self._table.numeric(column)  # raises the DataError naming the column
         lo, hi = _check_bounds(bounds, query=query, column=column)
-        eps = check_epsilon(epsilon)
-        r, mask = self._rows(max_rows_per_unit)
-        return column, (lo, hi), eps, r, mask, (query, column, lo, hi, eps, r, *extra)
+        return column, lo, hi
+
+    def _clamped(
+        self,
+        query: str,
+        column: str,
+        bounds: object,
+        epsilon: float,
+        max_rows_per_unit: int | None,
+        parts: int,
+        release: Callable[..., queries.Released],
+    ) -> QueryResult:
+        """Run sum, mean or variance: ``parts`` discrete Laplace releases of ε/parts each."""
+        column, (lo, hi), eps, r, mask, key = self._numeric_query(
+            query, column, bounds, epsilon, max_rows_per_unit
+        )
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        event = _release_event(eps, 0.0, public=True, parts=parts)
+        charge = self._charge(event, f"dp.{query}({column}; [{lo:g}, {hi:g}]; ε={eps:g}; R={r})")
+        out = release(
+            self._values(column, mask),
+            lo=lo,
+            hi=hi,
+            max_rows=r,
+            epsilon=eps,
+            rng=self._rng,
+            confidence=self._confidence,
+        )
+        return self._finish(key, query, out, epsilon=eps, delta=0.0, event=event, charge=charge)
 
     def sum(
         self,
@@ -489,24 +552,9 @@ class Session:
         QueryResult
             The noisy sum.
         """
-        column, (lo, hi), eps, r, mask, key = self._numeric_query(
-            "sum", column, bounds, epsilon, max_rows_per_unit
+        return self._clamped(
+            "sum", column, bounds, epsilon, max_rows_per_unit, 1, queries.release_sum
         )
-        hit = self._cached(key)
-        if hit is not None:
-            return hit
-        event = DiscreteLaplaceEvent(epsilon=eps)
-        charge = self._charge(event, f"dp.sum({column}; [{lo:g}, {hi:g}]; ε={eps:g}; R={r})")
-        out = queries.release_sum(
-            self._values(column, mask),
-            lo=lo,
-            hi=hi,
-            max_rows=r,
-            epsilon=eps,
-            rng=self._rng,
-            confidence=self._confidence,
-        )
-        return self._finish(key, "sum", out, epsilon=eps, delta=0.0, event=event, charge=charge)
 
     def mean(
         self,
@@ -521,25 +569,9 @@ class Session:
         A noisy centered sum over a noisy count, ε/2 each (:func:`queries.release_mean`).
         Event: ``ComposedEvent`` of two ``DiscreteLaplaceEvent(ε/2)``.
         """
-        column, (lo, hi), eps, r, mask, key = self._numeric_query(
-            "mean", column, bounds, epsilon, max_rows_per_unit
+        return self._clamped(
+            "mean", column, bounds, epsilon, max_rows_per_unit, 2, queries.release_mean
         )
-        hit = self._cached(key)
-        if hit is not None:
-            return hit
-        half = DiscreteLaplaceEvent(epsilon=eps / 2.0)
-        event = ComposedEvent(events=(half, half))
-        charge = self._charge(event, f"dp.mean({column}; [{lo:g}, {hi:g}]; ε={eps:g}; R={r})")
-        out = queries.release_mean(
-            self._values(column, mask),
-            lo=lo,
-            hi=hi,
-            max_rows=r,
-            epsilon=eps,
-            rng=self._rng,
-            confidence=self._confidence,
-        )
-        return self._finish(key, "mean", out, epsilon=eps, delta=0.0, event=event, charge=charge)
 
     def variance(
         self,
@@ -555,26 +587,8 @@ class Session:
         (:func:`queries.release_variance`). Event: ``ComposedEvent`` of three
         ``DiscreteLaplaceEvent(ε/3)``.
         """
-        column, (lo, hi), eps, r, mask, key = self._numeric_query(
-            "variance", column, bounds, epsilon, max_rows_per_unit
-        )
-        hit = self._cached(key)
-        if hit is not None:
-            return hit
-        third = DiscreteLaplaceEvent(epsilon=eps / 3.0)
-        event = ComposedEvent(events=(third, third, third))
-        charge = self._charge(event, f"dp.variance({column}; [{lo:g}, {hi:g}]; ε={eps:g}; R={r})")
-        out = queries.release_variance(
-            self._values(column, mask),
-            lo=lo,
-            hi=hi,
-            max_rows=r,
-            epsilon=eps,
-            rng=self._rng,
-            confidence=self._confidence,
-        )
-        return self._finish(
-            key, "variance", out, epsilon=eps, delta=0.0, event=event, charge=charge
+        return self._clamped(
+            "variance", column, bounds, epsilon, max_rows_per_unit, 3, queries.release_variance
         )
 
     def quantile(
@@ -682,11 +696,7 @@ class Session:
         hit = self._cached(key)
         if hit is not None:
             return hit
-        event: PrivacyEvent = (
-            DiscreteLaplaceEvent(epsilon=eps)
-            if public
-            else EpsilonDeltaEvent(epsilon=eps, delta=dlt)
-        )
+        event = _release_event(eps, dlt, public=public)
         charge = self._charge(
             event,
             f"dp.histogram({column}; ε={eps:g}; δ={dlt:g}; R={r}; "
@@ -714,11 +724,7 @@ class Session:
         self, column: str, keys: tuple[Hashable, ...] | None, mask: NDArray[np.bool_] | None
     ) -> tuple[NDArray[np.int64], list[Hashable]]:
         """Each kept row's key index (rows without a key dropped), and the key labels."""
-        if keys is not None:
-            idx = self._table.indices(column, keys, rows=mask)
-            labels: list[Hashable] = list(keys)
-        else:
-            idx, labels = self._table.factorize(column, rows=mask)
+        idx, labels = _key_index(self._table, column, keys, rows=mask)
         return idx[idx >= 0], labels
 
     def groupby(
@@ -787,12 +793,7 @@ class GroupBy:
     def _rows(self) -> tuple[NDArray[np.bool_], NDArray[np.int64], list[Hashable]]:
         """Return the kept rows' mask, their group index and the labels (computed once)."""
         if self._bounded is None:
-            table = self._s._table
-            if self._keys is not None:
-                idx = table.indices(self._column, self._keys)
-                labels: list[Hashable] = list(self._keys)
-            else:
-                idx, labels = table.factorize(self._column)
+            idx, labels = _key_index(self._s._table, self._column, self._keys)
             units = self._s._units
             if units is None:  # one row per unit: every bound already holds
                 mask = idx >= 0
@@ -826,14 +827,6 @@ class GroupBy:
         dlt = 0.0 if public else self._s._selection_delta(delta)
         return eps, dlt, public
 
-    def _event(self, eps: float, dlt: float, public: bool, parts: int) -> PrivacyEvent:
-        if not public:
-            return EpsilonDeltaEvent(epsilon=eps, delta=dlt)
-        if parts == 1:
-            return DiscreteLaplaceEvent(epsilon=eps)
-        part = DiscreteLaplaceEvent(epsilon=eps / parts)
-        return ComposedEvent(events=(part,) * parts)
-
     def _label(self, query: str, extra: str, eps: float, dlt: float) -> str:
         return (
             f"dp.groupby({self._column}; k={self._k}; m={self._m}).{query}({extra}ε={eps:g}; "
@@ -850,7 +843,7 @@ class GroupBy:
         hit = self._s._cached(key)
         if hit is not None:
             return hit
-        event = self._event(eps, dlt, public, 1)
+        event = _release_event(eps, dlt, public=public)
         charge = self._s._charge(event, self._label("count", "", eps, dlt))
         _, groups, labels = self._rows()
         out = queries.release_group_counts(
@@ -872,10 +865,7 @@ class GroupBy:
     def _numeric(
         self, query: str, column: str, bounds: object, epsilon: float, delta: float | None
     ) -> tuple[str, float, float, float, float, bool, tuple[Any, ...]]:
-        column = self._s._table.check_column(column)
-        if self._s._table.kind(column) not in ("numeric", "boolean"):
-            self._s._table.numeric(column)
-        lo, hi = _check_bounds(bounds, query=query, column=column)
+        column, lo, hi = self._s._numeric_column(query, column, bounds)
         eps, dlt, public = self._spec(query, epsilon, delta)
         key = (query, self._column, self._keys, self._k, self._m, column, lo, hi, eps, dlt)
         return column, lo, hi, eps, dlt, public, key
@@ -887,6 +877,47 @@ class GroupBy:
         if not ok.all():
             values, groups = values[ok], groups[ok]
         return values, groups, labels
+
+    def _clamped(
+        self,
+        query: str,
+        column: str,
+        bounds: object,
+        epsilon: float,
+        delta: float | None,
+        parts: int,
+        release: Callable[..., queries.Released],
+    ) -> QueryResult:
+        """Run per-group sum or mean: ``parts`` releases of ε/parts (with public keys)."""
+        column, lo, hi, eps, dlt, public, key = self._numeric(
+            f"groupby.{query}", column, bounds, epsilon, delta
+        )
+        hit = self._s._cached(key)
+        if hit is not None:
+            return hit
+        event = _release_event(eps, dlt, public=public, parts=parts)
+        charge = self._s._charge(
+            event, self._label(query, f"{column}; [{lo:g}, {hi:g}]; ", eps, dlt)
+        )
+        values, groups, labels = self._values(column)
+        out = release(
+            values,
+            groups,
+            labels,
+            lo=lo,
+            hi=hi,
+            l1_rows=self._k * self._m,
+            max_partitions=self._k,
+            max_count=self._m,
+            epsilon=eps,
+            delta=dlt,
+            public=public,
+            rng=self._s._rng,
+            confidence=self._s._confidence,
+        )
+        return self._s._finish(
+            key, f"groupby.{query}", out, epsilon=eps, delta=dlt, event=event, charge=charge
+        )
 
     def sum(
         self,
@@ -901,35 +932,7 @@ class GroupBy:
         With keys=None, ε/2 selects the groups (thresholded noisy counts) and ε/2 goes to
         the sums. Event: ``DiscreteLaplaceEvent(ε)`` or ``EpsilonDeltaEvent(ε, δ)``.
         """
-        column, lo, hi, eps, dlt, public, key = self._numeric(
-            "groupby.sum", column, bounds, epsilon, delta
-        )
-        hit = self._s._cached(key)
-        if hit is not None:
-            return hit
-        event = self._event(eps, dlt, public, 1)
-        charge = self._s._charge(
-            event, self._label("sum", f"{column}; [{lo:g}, {hi:g}]; ", eps, dlt)
-        )
-        values, groups, labels = self._values(column)
-        out = queries.release_group_sums(
-            values,
-            groups,
-            labels,
-            lo=lo,
-            hi=hi,
-            l1_rows=self._k * self._m,
-            max_partitions=self._k,
-            max_count=self._m,
-            epsilon=eps,
-            delta=dlt,
-            public=public,
-            rng=self._s._rng,
-            confidence=self._s._confidence,
-        )
-        return self._s._finish(
-            key, "groupby.sum", out, epsilon=eps, delta=dlt, event=event, charge=charge
-        )
+        return self._clamped("sum", column, bounds, epsilon, delta, 1, queries.release_group_sums)
 
     def mean(
         self,
@@ -944,32 +947,4 @@ class GroupBy:
         Event: ``ComposedEvent`` of two ``DiscreteLaplaceEvent(ε/2)``, or
         ``EpsilonDeltaEvent(ε, δ)`` with keys=None (the counts also select the groups).
         """
-        column, lo, hi, eps, dlt, public, key = self._numeric(
-            "groupby.mean", column, bounds, epsilon, delta
-        )
-        hit = self._s._cached(key)
-        if hit is not None:
-            return hit
-        event = self._event(eps, dlt, public, 2)
-        charge = self._s._charge(
-            event, self._label("mean", f"{column}; [{lo:g}, {hi:g}]; ", eps, dlt)
-        )
-        values, groups, labels = self._values(column)
-        out = queries.release_group_means(
-            values,
-            groups,
-            labels,
-            lo=lo,
-            hi=hi,
-            l1_rows=self._k * self._m,
-            max_partitions=self._k,
-            max_count=self._m,
-            epsilon=eps,
-            delta=dlt,
-            public=public,
-            rng=self._s._rng,
-            confidence=self._s._confidence,
-        )
-        return self._s._finish(
-            key, "groupby.mean", out, epsilon=eps, delta=dlt, event=event, charge=charge
-        )
+        return self._clamped("mean", column, bounds, epsilon, delta, 2, queries.release_group_means)

@@ -53,15 +53,13 @@ from typing import Final
 
 import numpy as np
 
+from privet.accounting.chargeable import Chargeable, charge_budget
 from privet.accounting.events import SparseVectorEvent
 from privet.core.checks import check_epsilon, check_finite, check_int, check_positive
 from privet.core.errors import BudgetExceededError, DataError, ParameterError, ParameterTypeError
-from privet.core.random import SecureRandom, resolve_rng
+from privet.core.random import SecureRandom
 from privet.dp.mechanisms import (
-    Chargeable,
-    charge_budget,
-    check_budget,
-    check_label,
+    check_release_args,
     float_at_least,
     round_up_scale,
 )
@@ -183,9 +181,7 @@ class SparseVector:
                     f"threshold_share must lie in (0, 1), got {share!r}; it is ε₁/ε, the part "
                     "of ε spent on the threshold's noise"
                 )
-        chosen = check_budget(budget)
-        lab = check_label(label)
-        gen = resolve_rng(rng)
+        chosen, lab, gen = check_release_args(budget, label, rng)
 
         j = math.frexp(sens)[1] - 1 - _FINENESS_BITS
         delta_int = math.floor(Fraction(sens) / Fraction(2) ** j) + 1

@@ -47,11 +47,12 @@ from __future__ import annotations
 import abc
 import math
 from fractions import Fraction
-from typing import Any, ClassVar, Final, Protocol, runtime_checkable
+from typing import Any, ClassVar, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from privet.accounting.chargeable import Chargeable, charge_budget
 from privet.accounting.events import LocalRandomizerEvent, PrivacyEvent
 from privet.core.checks import check_epsilon, check_int
 from privet.core.errors import DataError, ParameterError, ParameterTypeError
@@ -79,16 +80,19 @@ MAX_LOCAL_EPSILON: Final = 50.0
 """The largest local ε accepted: beyond it a report is essentially the raw value."""
 
 
-@runtime_checkable
-class Chargeable(Protocol):
-    """Anything a client can charge before it randomizes: a ledger ``Budget``.
+def charge_first(budget: object, event: PrivacyEvent, *, label: str) -> None:
+    """Charge ``event`` to ``budget`` (if any) before anything random is drawn.
 
-    ``charge`` must record the event, or raise
-    :class:`~privet.errors.BudgetExceededError` and record nothing.
+    ``budget`` must be None or :class:`~privet.accounting.chargeable.Chargeable` (a
+    ``privet.store`` Budget); a refusal (``BudgetExceededError``) propagates, so nothing is
+    randomized.
     """
-
-    def charge(self, event: PrivacyEvent, *, label: str = ..., delta: float | None = ...) -> object:
-        """Charge ``event``, or raise ``BudgetExceededError`` and record nothing."""
+    if budget is not None and not isinstance(budget, Chargeable):
+        raise ParameterTypeError(
+            f"budget must have a charge(event, label=...) method (a privet.store "
+            f"Budget), got {type(budget).__name__}"
+        )
+    charge_budget(budget, event, label=label)
 
 
 def check_local_epsilon(epsilon: object) -> float:
@@ -473,13 +477,10 @@ class FrequencyOracle(abc.ABC):
         """
         v = check_values(values, domain_size=self._d)
         gen = resolve_rng(rng)
-        if budget is not None:
-            if not isinstance(budget, Chargeable):
-                raise ParameterTypeError(
-                    f"budget must have a charge(event, label=...) method (a privet.store "
-                    f"Budget), got {type(budget).__name__}"
-                )
-            budget.charge(self.event, label=label or f"ldp {self.mechanism}: {v.size} reports")
+        if budget is not None:  # before anything random is drawn
+            charge_first(
+                budget, self.event, label=label or f"ldp {self.mechanism}: {v.size} reports"
+            )
         return self._randomize(v, gen)
 
     @abc.abstractmethod

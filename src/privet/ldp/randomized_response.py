@@ -45,7 +45,7 @@ from privet.accounting.events import PrivacyEvent, RandomizedResponseEvent
 from privet.core.checks import check_probability
 from privet.core.errors import DataError, ParameterError, ParameterTypeError
 from privet.core.random import SecureRandom, resolve_rng
-from privet.ldp.oracles import Chargeable, check_local_epsilon, exp_below
+from privet.ldp.oracles import Chargeable, charge_first, check_local_epsilon, exp_below
 
 __all__ = ["ProportionEstimate", "RandomizedResponse"]
 
@@ -208,13 +208,8 @@ class RandomizedResponse:
         """
         truth = _check_answers(answers)
         gen = resolve_rng(rng)
-        if budget is not None:
-            if not isinstance(budget, Chargeable):
-                raise ParameterTypeError(
-                    f"budget must have a charge(event, label=...) method (a privet.store "
-                    f"Budget), got {type(budget).__name__}"
-                )
-            budget.charge(self.event, label=label or f"ldp {self!r}: {truth.size} reports")
+        if budget is not None:  # before anything random is drawn
+            charge_first(budget, self.event, label=label or f"ldp {self!r}: {truth.size} reports")
         n = truth.shape[0]
         if self._coins:
             heads = gen.bits(n).astype(np.bool_)  # first coin: heads → answer truthfully
