@@ -80,9 +80,16 @@ def beaver_bilinear(
     numpy.ndarray
         The share of the product (no truncation).
     """
-    a, b, c = material["a"], material["b"], material["c"]
+    a, b = material["a"], material["b"]
     d, e = sess.open([sub(x, a), sub(y, b)], step=f"beaver/{kind}")  # Beaver 1991, §2
+    c = material["c"]  # read after the opening: the last party receives it only now
     # party 0 folds f(d, b_0) + f(d, e) into f(d, b_0 + e): one product fewer
+    if kind == "mul":  # elementwise: two allocations, the rest in place
+        z = mul(a, e)
+        left = np.add(e, b, out=e) if sess.leader else b  # e is ours: opened just now
+        dl = np.multiply(d, left, out=d) if d.shape == z.shape else mul(d, left)  # d: ours
+        np.add(z, dl, out=z)
+        return np.add(z, c, out=z)
     left = add(b, e) if sess.leader else b
     return add(c, add(bilinear(kind, d, left, params), bilinear(kind, a, e, params)))
 
@@ -94,8 +101,9 @@ def square_plan(shape: tuple[int, ...]) -> list[Recipe]:
 
 def beaver_square(sess: PartySession, x: Ring, material: Mapping[str, Ring]) -> Ring:
     """Return this party's share of ``x²``: ``c + 2·d·a (+ d²)`` with ``d = x - a`` opened."""
-    a, c = material["a"], material["c"]
+    a = material["a"]
     (d,) = sess.open([sub(x, a)], step="square")
+    c = material["c"]  # read after the opening: the last party receives it only now
     z = add(c, mul(mul(d, a), np.uint64(2)))
     if sess.leader:
         z = add(z, mul(d, d))
@@ -109,8 +117,9 @@ def and_plan(shape: tuple[int, ...]) -> list[Recipe]:
 
 def and_words(sess: PartySession, x: Ring, y: Ring, material: Mapping[str, Ring]) -> Ring:
     """Return this party's XOR share of ``x & y`` (64 AND gates per word, one round)."""
-    a, b, c = material["a"], material["b"], material["c"]
+    a, b = material["a"], material["b"]
     d, e = sess.open_xor([np.bitwise_xor(x, a), np.bitwise_xor(y, b)], step="and")
+    c = material["c"]  # read after the opening: the last party receives it only now
     z = np.bitwise_xor(c, np.bitwise_xor(np.bitwise_and(d, b), np.bitwise_and(e, a)))
     if sess.leader:
         np.bitwise_xor(z, np.bitwise_and(d, e), out=z)

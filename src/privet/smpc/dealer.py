@@ -29,7 +29,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -327,8 +327,50 @@ def _correction(value: Ring, others: list[Ring], kind: str) -> Ring:
     return np.asarray(out, dtype=U64)
 
 
+class _LazyFields(Mapping[str, Ring]):
+    """One recipe's fields for the last party: derived ones arrive when first read.
+
+    The dealer's corrections are received only when the protocol first reads a derived
+    field, so the last party opens its masked values while the dealer is still computing
+    (the dealer's work overlaps the online round instead of preceding it).
+    """
+
+    __slots__ = ("_data", "_index", "_missing", "_names", "_source")
+
+    def __init__(
+        self, source: MaterialSource, index: int, data: dict[str, Ring], names: tuple[str, ...]
+    ) -> None:
+        self._source = source
+        self._index = index
+        self._data = data
+        self._names = names
+        self._missing = True
+
+    def __getitem__(self, name: str) -> Ring:
+        if self._missing and name not in self._data:
+            self._source._receive_through(self._index)
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def _fill(self, values: Mapping[str, Ring]) -> None:
+        self._data.update(values)
+        self._missing = False
+
+    def __repr__(self) -> str:  # never the values: they are shares
+        return f"_LazyFields({list(self._names)})"
+
+
 class MaterialSource:
     """A party's side: expands its seed and takes its corrections from the dealer.
+
+    The last party receives the corrections lazily: :meth:`fetch` returns at once, and a
+    recipe's corrections are received (in order) when one of its derived fields is first
+    read, or by :meth:`drain` at the end of the instruction.
 
     Parameters
     ----------
@@ -342,6 +384,7 @@ class MaterialSource:
         self._ch = channel
         self._timeout = timeout
         self._prg: SeedPRG | None = None
+        self._pending: list[tuple[int, int, Recipe, _LazyFields]] = []
 
     def setup(self, *, tag: str = "dealer/seeds") -> None:
         """Receive this party's seed from the dealer."""
@@ -357,30 +400,44 @@ class MaterialSource:
         )
         self._prg = SeedPRG(seed.tobytes())
 
-    def fetch(self, seq: int, plan: Sequence[Recipe]) -> list[dict[str, Ring]]:
+    def fetch(self, seq: int, plan: Sequence[Recipe]) -> list[Mapping[str, Ring]]:
         """Return this party's shares of every recipe of ``plan``, in order."""
         if self._prg is None:
             raise ProtocolError("material requested before the dealer's set-up")
+        self.drain()
         ch = self._ch
-        last = ch.parties - 1
-        out = []
+        is_last = ch.party == ch.parties - 1
+        out: list[Mapping[str, Ring]] = []
         for k, recipe in enumerate(plan):
-            is_last = ch.party == last
             mine = _draw(self._prg, _nonce(seq, k), recipe, skip_derived=is_last)
-            derived = [f for f in recipe.fields if f.derived]
-            if is_last and derived:
-                dealer = ch.dealer
-                if dealer is None:
-                    raise ProtocolError("this network has no dealer; the protocols need one")
-                tag = _tag(seq, k)
-                got = expect_arrays(
-                    ch.recv(dealer, tag=tag, timeout=self._timeout),
-                    shapes=[f.shape for f in derived],
-                    dtype=U64,
-                    frm=dealer,
-                    tag=tag,
-                )
-                for f, arr in zip(derived, got, strict=True):
-                    mine[f.name] = arr
-            out.append(mine)
+            if is_last and any(f.derived for f in recipe.fields):
+                lazy = _LazyFields(self, k, mine, tuple(f.name for f in recipe.fields))
+                self._pending.append((seq, k, recipe, lazy))
+                out.append(lazy)
+            else:
+                out.append(mine)
         return out
+
+    def drain(self) -> None:
+        """Receive every correction still owed for the last :meth:`fetch`."""
+        if self._pending:
+            self._receive_through(self._pending[-1][1])
+
+    def _receive_through(self, index: int) -> None:
+        """Receive the corrections of the pending recipes up to ``index``, in order."""
+        ch = self._ch
+        dealer = ch.dealer
+        if dealer is None:
+            raise ProtocolError("this network has no dealer; the protocols need one")
+        while self._pending and self._pending[0][1] <= index:
+            seq, k, recipe, lazy = self._pending.pop(0)
+            derived = [f for f in recipe.fields if f.derived]
+            tag = _tag(seq, k)
+            got = expect_arrays(
+                ch.recv(dealer, tag=tag, timeout=self._timeout),
+                shapes=[f.shape for f in derived],
+                dtype=U64,
+                frm=dealer,
+                tag=tag,
+            )
+            lazy._fill({f.name: arr for f, arr in zip(derived, got, strict=True)})

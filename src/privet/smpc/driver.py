@@ -229,7 +229,8 @@ class Driver:
         msg = encode(seq, op, args, consts, free)
         if dealer is None:
             dealer = bool(plan(decode(msg)))
-        targets = list(range(self.parties)) + ([self._dealer_id] if dealer else [])
+        # the dealer first: it starts on the material while the parties get theirs
+        targets = ([self._dealer_id] if dealer else []) + list(range(self.parties))
         first: PrivetError | None = None
         try:
             for t in targets:

@@ -413,11 +413,18 @@ class LocalCluster(_DriverFacade):
     def dealer_seconds(self) -> float:
         """Seconds the dealer has spent producing material so far (from its acknowledgements).
 
-        The dealer works on demand, on the critical path of every operation that needs
-        correlated randomness; subtracting its time from an operation's wall clock
-        estimates the online phase alone.
+        The dealer works on demand, when an operation needing correlated randomness
+        starts; its wall clock includes the time its corrections wait for the last party
+        to read them (the parties read them only when the protocol needs them, so the
+        dealer's work overlaps their first round). :attr:`dealer_cpu_seconds` is its own
+        work alone.
         """
         return self._dealer_clock.seconds
+
+    @property
+    def dealer_cpu_seconds(self) -> float:
+        """CPU seconds the dealer has spent producing material so far (its own work)."""
+        return self._dealer_clock.cpu_seconds
 
     @property
     def processes(self) -> dict[str, subprocess.Popen[bytes]]:
@@ -525,6 +532,7 @@ class _DealerClock:
     def __init__(self, channel: TlsChannel) -> None:
         self._ch = channel
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
 
     @property
     def party(self) -> int:
@@ -563,9 +571,13 @@ class _DealerClock:
             if raw.dtype == np.uint8 and raw.ndim == 1 and raw.size < 4096:
                 with contextlib.suppress(ValueError, UnicodeDecodeError, TypeError):
                     doc = json.loads(raw.tobytes().decode("utf-8"))
-                    value = doc.get("seconds", 0.0) if isinstance(doc, dict) else 0.0
+                    doc = doc if isinstance(doc, dict) else {}
+                    value = doc.get("seconds", 0.0)
                     if isinstance(value, int | float) and 0 <= value < 1e6:
                         self.seconds += float(value)
+                    cpu = doc.get("cpu_seconds", 0.0)
+                    if isinstance(cpu, int | float) and 0 <= cpu < 1e6:
+                        self.cpu_seconds += float(cpu)
         return msg
 
     def close(self) -> None:

@@ -27,20 +27,21 @@ usage: privet-party ...
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import select
 import socket
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from privet.core.checks import check_int, check_positive
 from privet.core.errors import ParameterError, PrivetError, ProtocolError, TransportError
 from privet.smpc.runtime import DealerRuntime, PartyRuntime
 from privet.transport import NetworkConfig, TlsChannel, load_config, load_credentials
 
-__all__ = ["default_driver", "main", "serve_endpoint"]
+__all__ = ["default_driver", "main", "serve_endpoint", "tune_allocator"]
 
 
 def default_driver(config: NetworkConfig) -> int:
@@ -189,6 +190,36 @@ def _serve_and_close(channel: TlsChannel, *, driver: int, timeout: float | None)
     channel.close()
 
 
+_M_TRIM_THRESHOLD: Final = -1
+_M_TOP_PAD: Final = -2
+_M_MMAP_THRESHOLD: Final = -3
+
+
+def tune_allocator() -> bool:
+    """Keep freed array memory in the process (glibc ``mallopt``); return whether it applied.
+
+    A party allocates and frees arrays of megabytes for every instruction. By default glibc
+    serves each from fresh ``mmap`` pages, or trims the heap after it, so every new array
+    costs page faults and the kernel zeroing its pages: about a fifth of a party's CPU time
+    on a 10^6-element product. Arrays up to 32 MiB are served from the heap instead, and
+    freed memory is kept for the next instruction. Memory the process already holds stays
+    in the process (nothing is shared or exposed); only the allocator's reuse changes.
+    Elsewhere than glibc this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1)
+    ok = bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1) and ok
+    return bool(mallopt(_M_TOP_PAD, 64 << 20) == 1) and ok
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one party or the dealer; return the exit status (see the module docstring).
 
@@ -219,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     except argparse.ArgumentError as exc:
         print(f"privet-party: {exc}", file=sys.stderr)
         return 2
+    tune_allocator()
     try:
         if args.bootstrap:
             _bootstrap(sys.stdin.fileno(), sys.stdout.buffer)

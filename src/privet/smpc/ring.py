@@ -86,9 +86,108 @@ def mul(a: RingLike, b: RingLike) -> Ring:
     return np.asarray(np.multiply(a, b, dtype=U64))
 
 
+_F64_EXACT_BITS: Final = 53
+"""Integers below 2^53 are exact in float64: every partial sum of a limb product must be."""
+
+_SMALL_MATMUL: Final = 1 << 12
+"""Below this many multiply-adds numpy's integer loop beats splitting into limbs."""
+
+
+def _limb_widths(k: int) -> tuple[int, ...]:
+    """Return limb widths (low first, summing to 64) whose products over ``k`` stay exact.
+
+    A product of a ``w``-bit and a ``v``-bit limb summed over ``k`` terms is below
+    ``k · 2^(w+v)``; it is exact in float64 when that is at most 2^53.
+    """
+    room = _F64_EXACT_BITS - max(k - 1, 0).bit_length()  # k·2^(w+v) <= 2^53
+    w = room // 2
+    if w < 8:  # pragma: no cover - the caller chunks k first
+        raise ParameterError(f"inner dimension {k} is too large for exact limb products")
+    count = -(-RING_BITS // w)
+    base, extra = divmod(RING_BITS, count)  # as even as possible, each <= w
+    return tuple(base + (1 if i < extra else 0) for i in range(count))
+
+
+_LIMB_K_MAX: Final = 1 << 20
+"""The inner dimension is cut into chunks of at most this many terms (16-bit limbs then)."""
+
+
+def _limb_matmul(a: Ring, b: Ring) -> Ring:
+    """Return ``a @ b`` mod 2^64 for operands of 2 or more dimensions (same inner size).
+
+    Each operand is split into limbs ``a = Σ a_i 2^(o_i)`` of at most ``w`` bits; every
+    ``a_i @ b_j`` with ``o_i + o_j < 64`` is a float64 BLAS product whose entries are sums of
+    ``k`` products below ``2^(w_i + w_j)``, hence below 2^53 and exact (``_limb_widths``);
+    each is converted back to ``uint64`` exactly, shifted by ``o_i + o_j`` and added mod 2^64.
+    Terms with ``o_i + o_j >= 64`` vanish mod 2^64.
+    """
+    k = a.shape[-1]
+    if k > _LIMB_K_MAX:
+        out: Ring | None = None
+        for lo in range(0, k, _LIMB_K_MAX):
+            part = _limb_matmul(a[..., lo : lo + _LIMB_K_MAX], b[..., lo : lo + _LIMB_K_MAX, :])
+            out = part if out is None else np.add(out, part, out=out)
+        if out is None:  # pragma: no cover - k > 0 here
+            raise ParameterError("empty inner dimension")
+        return out
+    widths = _limb_widths(k)
+    offsets = [sum(widths[:i]) for i in range(len(widths))]
+
+    def limbs(x: Ring) -> list[NDArray[np.float64]]:
+        out = []
+        for off, w in zip(offsets, widths, strict=True):
+            part = np.right_shift(x, U64(off)) if off else x
+            out.append(np.bitwise_and(part, U64((1 << w) - 1)).astype(np.float64))
+        return out
+
+    la, lb = limbs(a), limbs(b)
+    acc: Ring | None = None
+    for i, oa in enumerate(offsets):
+        for j, ob in enumerate(offsets):
+            shift = oa + ob
+            if shift >= RING_BITS:
+                continue
+            term = np.matmul(la[i], lb[j]).astype(U64)
+            if shift:
+                np.left_shift(term, U64(shift), out=term)
+            acc = term if acc is None else np.add(acc, term, out=acc)
+    if acc is None:  # pragma: no cover - (0, 0) always contributes
+        raise ParameterError("no limb product")
+    return acc
+
+
 def matmul(a: Ring, b: Ring) -> Ring:
-    """Return ``a @ b`` mod 2^64 (``numpy.matmul`` semantics)."""
-    return np.asarray(np.matmul(a, b, dtype=U64))
+    """Return ``a @ b`` mod 2^64 (``numpy.matmul`` semantics), exactly.
+
+    numpy's integer ``matmul`` has no BLAS path; large products are instead computed from
+    float64 BLAS products of 16..22-bit limbs, every one exact (see ``_limb_matmul``), and
+    recombined mod 2^64. The result is bit-for-bit numpy's ``uint64`` matmul.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.full((2, 300), 2**64 - 1, dtype=np.uint64)
+    >>> matmul(a, a.T)[0, 0] == np.uint64(300)
+    np.True_
+    """
+    a = np.asarray(a, dtype=U64)
+    b = np.asarray(b, dtype=U64)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ParameterError("matmul needs at least 1-D operands")
+    k = a.shape[-1]
+    m = a.shape[-2] if a.ndim > 1 else 1
+    n = b.shape[-1] if b.ndim > 1 else 1
+    batch = max(a.size // max(m * k, 1), b.size // max(k * n, 1), 1)
+    if k == 0 or batch * m * k * n < _SMALL_MATMUL or (b.ndim > 1 and b.shape[-2] != k):
+        return np.asarray(np.matmul(a, b, dtype=U64))
+    a2 = a[np.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, np.newaxis] if b.ndim == 1 else b
+    out = _limb_matmul(a2, b2)
+    if b.ndim == 1:
+        out = out[..., 0]
+    if a.ndim == 1:
+        out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
+    return np.asarray(out)
 
 
 def sum_axis(a: Ring, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Ring:

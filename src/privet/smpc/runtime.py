@@ -11,8 +11,12 @@ the same loop runs over the in-memory network and over TLS.
 
 Acknowledgement (JSON in a ``uint8`` array, tag ``ack/<seq>``)::
 
-    {"ok": true, "sent": 32, "rounds": 1, "messages": 2, "seconds": 0.0004}
+    {"ok": true, "sent": 32, "rounds": 1, "messages": 2, "seconds": 0.0004,
+     "cpu_seconds": 0.0003}
     {"ok": false, "error": "ProtocolError", "message": "..."}
+
+``seconds`` is the wall clock of the instruction (waits included), ``cpu_seconds`` the CPU
+time of the runtime's thread (its own work).
 
 After an error the runtime closes its channel and stops: peers waiting on it fail fast.
 
@@ -29,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -144,6 +148,7 @@ class _Runtime:
                 return
             before = ch.stats.snapshot()
             t0 = time.perf_counter()
+            c0 = time.thread_time()
             try:
                 self.execute(ins)
             except Exception as exc:  # reported to the driver, then this runtime stops
@@ -158,6 +163,7 @@ class _Runtime:
                     "rounds": after["rounds"] - before["rounds"],
                     "messages": after["messages_sent"] - before["messages_sent"],
                     "seconds": time.perf_counter() - t0,
+                    "cpu_seconds": time.thread_time() - c0,
                 },
             )
 
@@ -284,6 +290,7 @@ class PartyRuntime(_Runtime):
             )
         self.session.begin(ins.seq)
         fn(ins)
+        self.session.end()
 
     def _get(self, ins: Instruction, key: str) -> Ring:
         rid = ins.reg(key)
@@ -300,7 +307,7 @@ class PartyRuntime(_Runtime):
             raise ProtocolError(f"instruction {ins.op!r} needs one uint64 constant")
         return ins.consts[0]
 
-    def _finish(self, ins: Instruction, z: Ring, mats: list[dict[str, Ring]]) -> None:
+    def _finish(self, ins: Instruction, z: Ring, mats: Sequence[Mapping[str, Ring]]) -> None:
         bits = ins.integer("trunc")
         if bits:
             z = truncate(self.session, z, bits=bits, mode=ins.mode(), material=mats)

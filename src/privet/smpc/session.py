@@ -26,7 +26,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from privet.core.channel import Channel, expect_arrays
 from privet.core.errors import ParameterError
 from privet.core.random import SecureRandom, resolve_rng
 from privet.smpc.dealer import MaterialSource, Recipe
-from privet.smpc.ring import Ring, add
+from privet.smpc.ring import Ring
 
 __all__ = ["PartySession"]
 
@@ -88,9 +88,17 @@ class PartySession:
         self.seq = seq
         self._step = 0
 
-    def fetch(self, plan: Sequence[Recipe]) -> list[dict[str, Ring]]:
-        """Return this party's correlated randomness for ``plan`` (see :mod:`.dealer`)."""
+    def fetch(self, plan: Sequence[Recipe]) -> list[Mapping[str, Ring]]:
+        """Return this party's correlated randomness for ``plan`` (see :mod:`.dealer`).
+
+        The last party's derived fields arrive when first read (read them as late as the
+        protocol allows); :meth:`end` receives whatever is still owed.
+        """
         return self.material.fetch(self.seq, plan)
+
+    def end(self) -> None:
+        """Finish the current instruction: receive any correction still owed."""
+        self.material.drain()
 
     def _exchange(self, arrays: list[NDArray[Any]], step: str) -> list[list[NDArray[Any]]]:
         self._step += 1
@@ -133,10 +141,13 @@ class PartySession:
         """
         arrays = [np.require(s, dtype=np.uint64, requirements="C") for s in shares]
         got = self._exchange(arrays, step)
-        out = list(got[0])
-        for other in got[1:]:
-            out = [add(a, b) for a, b in zip(out, other, strict=True)]
-        return out
+        # accumulate into the arrays just received (fresh, ours): no new allocation
+        acc = got[1 if self.party == 0 else 0]
+        for other in got:
+            if other is not acc:
+                for a, b in zip(acc, other, strict=True):
+                    np.add(a, b, out=a)
+        return list(acc)
 
     def open_xor(self, shares: list[NDArray[Any]], *, step: str) -> list[NDArray[Any]]:
         """Reveal XOR-shared words (any one unsigned dtype) to every party (one round)."""

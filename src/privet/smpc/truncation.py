@@ -49,7 +49,7 @@ import numpy as np
 from privet.core.errors import ParameterError
 from privet.smpc.bits import bit_to_arith, bit_to_arith_plan, less_than_plan, less_than_public
 from privet.smpc.dealer import Recipe, wrap_masks
-from privet.smpc.ring import Ring, add, mul, neg, sub
+from privet.smpc.ring import Ring, add, neg, sub
 from privet.smpc.session import PartySession
 
 __all__ = [
@@ -141,16 +141,23 @@ def truncate(
             return np.asarray(np.right_shift(x, sh))
         return neg(np.asarray(np.right_shift(neg(x), sh)))
     wrap = material[0]
-    r, r_hi, r_msb = wrap["r"], wrap["r_hi"], wrap["r_msb"]
-    y = add(x, U64(1 << BIAS_BITS)) if sess.leader else x
-    (c,) = sess.open([add(y, r)], step=f"trunc/{bits}")  # c = y + r (uniform: reveals nothing)
-    c_hi = np.right_shift(c, sh)
-    c_msb = np.right_shift(c, U64(63))
-    # wrap of y + r is r_63 ∧ ¬c_63 because y < 2^63 (Escudero et al. 2020, §5)
-    w_coef = mul(np.subtract(U64(1), c_msb, dtype=U64), U64(1 << (64 - bits)))
-    z = sub(mul(w_coef, r_msb), r_hi)
+    r = wrap["r"]
+    masked = add(x, r)
     if sess.leader:
-        z = add(z, sub(c_hi, U64(1 << (BIAS_BITS - bits))))
+        np.add(masked, U64(1 << BIAS_BITS), out=masked)  # y = x + 2^62 (party 0 only)
+    (c,) = sess.open([masked], step=f"trunc/{bits}")  # c = y + r (uniform: reveals nothing)
+    r_hi, r_msb = wrap["r_hi"], wrap["r_msb"]  # after the opening: received only now
+    # wrap of y + r is r_63 ∧ ¬c_63 because y < 2^63 (Escudero et al. 2020, §5);
+    # z = (1 - c_63)·2^(64-m)·r_63 - r_hi, computed in one buffer
+    z = np.asarray(np.right_shift(c, U64(63)))  # every array here has x's shape
+    np.subtract(U64(1), z, out=z)
+    np.left_shift(z, U64(64 - bits), out=z)
+    np.multiply(z, r_msb, out=z)
+    np.subtract(z, r_hi, out=z)
+    if sess.leader:
+        c_hi = np.asarray(np.right_shift(c, sh))
+        np.subtract(c_hi, U64(1 << (BIAS_BITS - bits)), out=c_hi)
+        np.add(z, c_hi, out=z)
     if mode == "exact":
         n_lt = len(material) - 2
         low = np.bitwise_and(c, U64((1 << bits) - 1))
