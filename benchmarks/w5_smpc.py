@@ -34,9 +34,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.datasets import load_digits
 
-import torch
 from envelope import emit, parse_args, versions  # benchmarks/ is on sys.path
 from privet.smpc.comparison import relu
 from privet.smpc.local_cluster import LocalCluster

@@ -9,12 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from sklearn.datasets import load_digits  # noqa: E402
+from torch import nn  # noqa: E402
 
 from privet.core import SecureRandom  # noqa: E402
 from privet.errors import ParameterError, ParameterTypeError  # noqa: E402
 from privet.smpc import InProcessCluster, argmax  # noqa: E402
 from privet.smpc.examples import _train_mlp  # noqa: E402
-from torch import nn  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 

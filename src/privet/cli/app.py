@@ -18,6 +18,7 @@ from privet.cli.demo import demo
 from privet.cli.dp import dp_app
 from privet.cli.ldp import ldp_app
 from privet.cli.smpc import smpc_app
+from privet.cli.train import train
 
 __all__ = ["app", "main"]
 
@@ -37,6 +38,7 @@ app.add_typer(dp_app, name="dp")
 app.add_typer(ldp_app, name="ldp")
 app.add_typer(smpc_app, name="smpc")
 app.command("demo")(demo)
+app.command("train")(train)
 
 
 def _version(value: bool) -> None:

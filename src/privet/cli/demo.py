@@ -15,15 +15,9 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from privet.accounting import (
-    GaussianEvent,
-    LaplaceEvent,
-    PoissonSampledEvent,
-    SelfComposedEvent,
-    calibrate_noise_multiplier,
-    dpsgd_epsilon,
-)
+from privet.accounting import LaplaceEvent, dpsgd_epsilon
 from privet.cli.output import budget_table, console, reported_errors
+from privet.cli.train import demo_train
 from privet.core import SecureRandom
 from privet.core.errors import BudgetExceededError
 from privet.datasets import load_breast_cancer
@@ -128,31 +122,31 @@ def _adaptive_filters(led: Ledger) -> None:
         console.print(f"  {filt:9s} filter admitted {admitted} queries")
 
 
-def _dpsgd(led: Ledger) -> None:
+def _dp_training(led: Ledger) -> None:
     _step(
-        "One DP-SGD run, fixed in advance (seed step 3, accounting only)",
-        "60,000 records, batches of 256 (Poisson), 60 epochs, δ = 1e-5.\n"
-        "The run's steps are fixed before it starts, so PLD may price it as one event.",
+        "Seed step 3 · training the prognosis model with DP-SGD",
+        "An MLP on UCI Adult (32,561 people) with Poisson batches, per-example clipping and\n"
+        "CSPRNG Gaussian noise, calibrated to ε ≤ 1 at δ = 1e-5. The whole run is fixed in\n"
+        "advance, so it is charged as one event before the first noise is drawn.",
     )
     q, steps, delta = 256 / 60_000, 14_062, 1e-5
     eps_pld = dpsgd_epsilon(noise_multiplier=1.1, sample_rate=q, steps=steps, delta=delta)
     eps_rdp = dpsgd_epsilon(
         noise_multiplier=1.1, sample_rate=q, steps=steps, delta=delta, method="rdp"
     )
-    console.print(f"  σ = 1.1: ε = {eps_pld:.4f} (PLD) vs {eps_rdp:.4f} (RDP)")
-    sigma = calibrate_noise_multiplier(target_epsilon=2.0, delta=delta, sample_rate=q, steps=steps)
-    console.print(f"  noise multiplier for ε ≤ 2.0: σ = {sigma:.4f}")
-    training = led.budget("model-training", epsilon=3.0, delta=delta, filter="basic")
-    run = SelfComposedEvent(
-        event=PoissonSampledEvent(
-            sampling_probability=q, event=GaussianEvent(noise_multiplier=sigma)
-        ),
-        count=steps,
-    )
-    charge = training.charge(run, label="DP-SGD, 60 epochs", delta=delta)
     console.print(
-        f"  charged the whole run as one step: ε = {charge.epsilon:.4f}, δ = {charge.delta:g}"
+        f"  accounting: MNIST-like DP-SGD (σ = 1.1, 14,062 steps) costs ε = {eps_pld:.4f} "
+        f"by PLD vs {eps_rdp:.4f} by RDP"
     )
+    training = led.budget("model-training", epsilon=3.0, delta=delta, filter="basic")
+    result = demo_train(target_epsilon=1.0, delta=delta, budget=training)
+    console.print(
+        f"  trained in {result.seconds:.1f} s: test accuracy {result.accuracy:.3f} at "
+        f"ε = {result.epsilon:.3f}, δ = {result.delta:g} (σ = {result.noise_multiplier:.3f}, "
+        f"{result.steps} steps)"
+    )
+    spent, _ = training.spent()
+    console.print(f"  the training budget ({training.filter} filter) has spent ε = {spent:.3f}")
 
 
 def _private_inference() -> None:
@@ -182,7 +176,7 @@ def demo(
             _patient_survey(led)
             _hospital_statistics(led)
             _adaptive_filters(led)
-            _dpsgd(led)
+            _dp_training(led)
             _private_inference()
             console.print()
             console.print(budget_table(led.budgets(), title=f"Ledger {path}"))

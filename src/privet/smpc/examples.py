@@ -195,9 +195,8 @@ def demo_private_inference(
     InferenceReport
         Agreement, errors, per-layer errors and costs; ``.lines()`` gives the text.
     """
-    from sklearn.datasets import load_digits
-
     import torch
+    from sklearn.datasets import load_digits
 
     x_all, y_all = load_digits(return_X_y=True)
     x = np.asarray(x_all, dtype=np.float64) / 16.0
