@@ -37,6 +37,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -307,10 +308,32 @@ class SqlitePrrMemo(PrrMemo):
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         self._lock = threading.RLock()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                conn, salt = self._open(wait)
+                break
+            except sqlite3.OperationalError as exc:
+                # Several openers of a new file race for the WAL switch, which SQLite answers
+                # with "locked" without waiting: retry until the timeout.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise ParameterError(
+                        f"{self._path} is not a usable RAPPOR memo ({exc}); pass another path"
+                    ) from None
+                time.sleep(0.01)
+            except sqlite3.DatabaseError as exc:
+                raise ParameterError(
+                    f"{self._path} is not a usable RAPPOR memo ({exc}); pass another path"
+                ) from None
+        super().__init__(salt)
+        self._conn: sqlite3.Connection | None = conn
+
+    def _open(self, wait: float) -> tuple[sqlite3.Connection, bytes]:
+        """Connect, set up the schema and read (or create) the salt, in one transaction."""
+        conn = sqlite3.connect(
+            self._path, timeout=wait, isolation_level=None, check_same_thread=False
+        )
         try:
-            conn = sqlite3.connect(
-                self._path, timeout=wait, isolation_level=None, check_same_thread=False
-            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
@@ -322,12 +345,10 @@ class SqlitePrrMemo(PrrMemo):
             else:
                 salt = bytes(row[0])
             conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise ParameterError(
-                f"{self._path} is not a usable RAPPOR memo ({exc}); pass another path"
-            ) from None
-        super().__init__(salt)
-        self._conn: sqlite3.Connection | None = conn
+        except BaseException:
+            conn.close()
+            raise
+        return conn, salt
 
     @property
     def path(self) -> Path:
