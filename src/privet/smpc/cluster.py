@@ -23,26 +23,23 @@ import threading
 import warnings
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING
 
 from privet.core.channel import DEFAULT_TIMEOUT, ChannelStats, InMemoryNetwork
 from privet.core.checks import check_int, check_positive
 from privet.core.errors import InsecureRandomWarning, ParameterError
 from privet.core.random import SecureRandom
-from privet.smpc.cost import CostReport
 from privet.smpc.driver import DRIVER, Driver
+from privet.smpc.facade import DriverFacade
 from privet.smpc.runtime import DealerRuntime, PartyRuntime
-from privet.smpc.tensor import SharedTensor
 
 if TYPE_CHECKING:
-    from privet.smpc.model import SharedModel
+    pass
 
 __all__ = ["InProcessCluster"]
 
 
-class InProcessCluster:
+class InProcessCluster(DriverFacade):
     """``parties`` computing parties and a dealer, as threads, behind one driver.
 
     Parameters
@@ -145,75 +142,12 @@ class InProcessCluster:
         if self._closed:
             return
         self._closed = True
-        self._driver.stop()
+        self.driver.stop()
         self._net.close()
         for t in self._threads:
             t.join(timeout=10.0)
 
     # -- the user API --------------------------------------------------------------------
-
-    @property
-    def parties(self) -> int:
-        """The number of computing parties."""
-        return self._driver.parties
-
-    @property
-    def frac_bits(self) -> int:
-        """Fixed-point fractional bits."""
-        return self._driver.frac_bits
-
-    @property
-    def truncation(self) -> str:
-        """The truncation mode."""
-        return self._driver.truncation
-
-    @property
-    def clients(self) -> tuple[str, ...]:
-        """Client names (``"driver"`` first)."""
-        return self._driver.clients
-
-    @property
-    def driver(self) -> Driver:
-        """The driver (for protocol-level code)."""
-        return self._driver
-
-    def share(
-        self, x: ArrayLike, *, owner: str | None = None, integer: bool = False
-    ) -> SharedTensor:
-        """Secret-share ``x`` from client ``owner`` (default: the driver).
-
-        Parameters
-        ----------
-        x
-            Array-like of reals (checked against the representable range).
-        owner
-            The client that owns and shares the input.
-        integer
-            Share integers exactly (``frac_bits = 0``).
-
-        Returns
-        -------
-        SharedTensor
-            The shared tensor.
-        """
-        return self._driver.share(x, owner=owner, integer=integer)
-
-    def from_torch(self, module: Any, *, owner: str | None = None) -> SharedModel:
-        """Secret-share a trained PyTorch model from client ``owner``.
-
-        See :func:`privet.smpc.model.from_torch` for the supported layers.
-        """
-        from privet.smpc.model import from_torch
-
-        return from_torch(self._driver, module, owner=owner)
-
-    def cost_report(self) -> CostReport:
-        """Return the per-operation costs recorded so far."""
-        return self._driver.cost_report()
-
-    def reset_costs(self) -> None:
-        """Forget the recorded costs."""
-        self._driver.reset_costs()
 
     def client_stats(self, name: str) -> ChannelStats:
         """Return the channel counters of client ``name`` (who received what)."""

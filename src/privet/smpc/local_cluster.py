@@ -50,17 +50,16 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from privet.core.channel import DEFAULT_TIMEOUT, ChannelStats
 from privet.core.checks import check_int, check_positive
 from privet.core.errors import ParameterError, PrivetError, ProtocolError, TransportError
 from privet.core.random import SecureRandom
-from privet.smpc.cost import CostReport
 from privet.smpc.driver import DRIVER, Driver
+from privet.smpc.facade import DriverFacade
 from privet.smpc.party_main import default_driver
 from privet.smpc.runtime import DealerRuntime
-from privet.smpc.tensor import SharedTensor
 from privet.transport import (
     Credentials,
     NetworkConfig,
@@ -71,7 +70,7 @@ from privet.transport import (
 )
 
 if TYPE_CHECKING:
-    from privet.smpc.model import SharedModel
+    pass
 
 __all__ = ["LocalCluster", "RemoteCluster"]
 
@@ -79,78 +78,7 @@ _STOP_WAIT: Final = 10.0
 _THREAD_VARS: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-class _DriverFacade:
-    """The user API of :class:`LocalCluster` and :class:`RemoteCluster` (InProcessCluster's)."""
-
-    _driver: Driver | None
-
-    @property
-    def driver(self) -> Driver:
-        """The driver (for protocol-level code)."""
-        if self._driver is None:  # pragma: no cover - set in __init__
-            raise ProtocolError("the cluster did not start")
-        return self._driver
-
-    @property
-    def parties(self) -> int:
-        """The number of computing parties."""
-        return self.driver.parties
-
-    @property
-    def frac_bits(self) -> int:
-        """Fixed-point fractional bits."""
-        return self.driver.frac_bits
-
-    @property
-    def truncation(self) -> str:
-        """The truncation mode."""
-        return self.driver.truncation
-
-    @property
-    def clients(self) -> tuple[str, ...]:
-        """Client names (``"driver"`` first)."""
-        return self.driver.clients
-
-    def share(
-        self, x: ArrayLike, *, owner: str | None = None, integer: bool = False
-    ) -> SharedTensor:
-        """Secret-share ``x`` from client ``owner`` (default: the driver).
-
-        Parameters
-        ----------
-        x
-            Array-like of reals (checked against the representable range).
-        owner
-            The client that owns and shares the input.
-        integer
-            Share integers exactly (``frac_bits = 0``).
-
-        Returns
-        -------
-        SharedTensor
-            The shared tensor.
-        """
-        return self.driver.share(x, owner=owner, integer=integer)
-
-    def from_torch(self, module: Any, *, owner: str | None = None) -> SharedModel:
-        """Secret-share a trained PyTorch model from client ``owner``.
-
-        See :func:`privet.smpc.model.from_torch` for the supported layers.
-        """
-        from privet.smpc.model import from_torch
-
-        return from_torch(self.driver, module, owner=owner)
-
-    def cost_report(self) -> CostReport:
-        """Return the per-operation costs recorded so far."""
-        return self.driver.cost_report()
-
-    def reset_costs(self) -> None:
-        """Forget the recorded costs."""
-        self.driver.reset_costs()
-
-
-class LocalCluster(_DriverFacade):
+class LocalCluster(DriverFacade):
     """``parties`` computing parties and a dealer as OS processes over mutual TLS on loopback.
 
     Parameters
@@ -452,7 +380,7 @@ class LocalCluster(_DriverFacade):
         )
 
 
-class RemoteCluster(_DriverFacade):
+class RemoteCluster(DriverFacade):
     """The driver of parties that run elsewhere (``privet smpc party --config FILE``).
 
     The parties and the dealer are started on their hosts, each with its own config file;

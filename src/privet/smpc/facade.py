@@ -1,0 +1,93 @@
+"""The user API shared by every cluster: in-process, local processes and remote hosts.
+
+:class:`~privet.smpc.cluster.InProcessCluster`, :class:`~privet.smpc.local_cluster.LocalCluster`
+and :class:`~privet.smpc.local_cluster.RemoteCluster` differ only in how the parties run; what
+a user calls (``share``, ``from_torch``, ``cost_report`` …) is this one class over the driver.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import ArrayLike
+
+from privet.core.errors import ProtocolError
+from privet.smpc.cost import CostReport
+from privet.smpc.driver import Driver
+from privet.smpc.tensor import SharedTensor
+
+if TYPE_CHECKING:
+    from privet.smpc.model import SharedModel
+
+__all__ = ["DriverFacade"]
+
+
+class DriverFacade:
+    """The user API every cluster shares: sharing, models, costs, over its :class:`Driver`."""
+
+    _driver: Driver | None
+
+    @property
+    def driver(self) -> Driver:
+        """The driver (for protocol-level code)."""
+        if self._driver is None:  # pragma: no cover - set in __init__
+            raise ProtocolError("the cluster did not start")
+        return self._driver
+
+    @property
+    def parties(self) -> int:
+        """The number of computing parties."""
+        return self.driver.parties
+
+    @property
+    def frac_bits(self) -> int:
+        """Fixed-point fractional bits."""
+        return self.driver.frac_bits
+
+    @property
+    def truncation(self) -> str:
+        """The truncation mode."""
+        return self.driver.truncation
+
+    @property
+    def clients(self) -> tuple[str, ...]:
+        """Client names (``"driver"`` first)."""
+        return self.driver.clients
+
+    def share(
+        self, x: ArrayLike, *, owner: str | None = None, integer: bool = False
+    ) -> SharedTensor:
+        """Secret-share ``x`` from client ``owner`` (default: the driver).
+
+        Parameters
+        ----------
+        x
+            Array-like of reals (checked against the representable range).
+        owner
+            The client that owns and shares the input.
+        integer
+            Share integers exactly (``frac_bits = 0``).
+
+        Returns
+        -------
+        SharedTensor
+            The shared tensor.
+        """
+        return self.driver.share(x, owner=owner, integer=integer)
+
+    def from_torch(self, module: Any, *, owner: str | None = None) -> SharedModel:
+        """Secret-share a trained PyTorch model from client ``owner``.
+
+        See :func:`privet.smpc.model.from_torch` for the supported layers.
+        """
+        from privet.smpc.model import from_torch
+
+        return from_torch(self.driver, module, owner=owner)
+
+    def cost_report(self) -> CostReport:
+        """Return the per-operation costs recorded so far."""
+        return self.driver.cost_report()
+
+    def reset_costs(self) -> None:
+        """Forget the recorded costs."""
+        self.driver.reset_costs()
