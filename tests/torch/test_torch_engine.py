@@ -172,6 +172,28 @@ def test_a_ledger_budget_is_charged_once_for_a_planned_run(tmp_path: Path) -> No
         assert len(budget.history()) == 1
 
 
+def test_a_planned_run_is_charged_at_its_calibration_delta_on_a_basic_budget(
+    tmp_path: Path,
+) -> None:
+    # make_private_with_epsilon calibrates σ for (ε, δ); a basic-filter budget must be charged
+    # the PLD ε of the whole run at that same δ, not at a smaller default share of its δ pool.
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        budget = ledger.budget("training", epsilon=3.0, delta=1e-5, filter="basic")
+        model = _model()
+        model, opt, loader = make_private_with_epsilon(
+            model, torch.optim.SGD(model.parameters(), lr=0.1), _data(), target_epsilon=1.0,
+            target_delta=1e-5, epochs=1, max_grad_norm=1.0, sample_rate=0.05, budget=budget,
+        )  # fmt: skip
+        _epoch(model, opt, loader)
+        (charge,) = budget.history()
+        assert charge.delta == 1e-5
+        want = dpsgd_epsilon(
+            noise_multiplier=opt.noise_multiplier, sample_rate=0.05, steps=20, delta=1e-5
+        )
+        assert charge.epsilon == pytest.approx(want, rel=1e-9)
+        assert charge.epsilon <= 1.0
+
+
 def test_a_budget_that_cannot_afford_the_run_refuses_before_training(tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         budget = ledger.budget("small", epsilon=0.5, delta=1e-5)
