@@ -524,6 +524,7 @@ class InMemoryChannel:
                 "nothing; the peer is down or the protocol is stuck (raise timeout= if slow)"
             ) from None
         if item is _CLOSED:
+            self._net._queues[src][self._party].put(_CLOSED)  # stays closed for later calls
             raise TransportError(f"endpoint {src} closed before sending {tag!r}")
         got_tag, msg = item
         if got_tag != tag:

@@ -1,8 +1,16 @@
 """The driver: it turns operations on shared tensors into op-code instructions.
 
 The driver holds no share. It numbers registers, sends each instruction to every party
-runtime (and to the dealer when the instruction consumes correlated randomness), waits for
-the acknowledgements and charges their cost to the current operation. Inputs are shared by
+runtime (and to the dealer when the instruction consumes correlated randomness), collects
+the acknowledgements and charges their cost to the current operation.
+
+Within one operation (``x < y``, a model's forward pass …) the instructions are
+*pipelined*: the driver sends them back to back and collects their acknowledgements when the
+operation ends (or before any input or output), so a runtime starts the next instruction as
+soon as it finishes one, and the dealer prepares the next instruction's material while the
+parties still compute. The runtimes execute instructions in order, so the result is the
+same; an operation still returns only after every endpoint has acknowledged all of its
+instructions, and an error anywhere is raised then, with its root cause. Inputs are shared by
 a *client* endpoint (the driver itself, or a named one such as Bob): the client encodes,
 splits with its own generator and sends one share per party. A result is opened to one
 client only: the parties send their shares to that endpoint and nobody else.
@@ -25,7 +33,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +117,7 @@ class Driver:
         self._free: list[int] = []
         self._costs = CostReport()
         self._pending: _Pending | None = None
+        self._inflight: list[tuple[int, list[int]]] = []  # (seq, targets) not yet acknowledged
         self._failed: PrivetError | None = None
         self._closed = False
 
@@ -183,6 +192,13 @@ class Driver:
         t0 = time.perf_counter()
         try:
             yield pending
+            self._collect()
+        except BaseException:
+            if self._inflight and self._failed is None:
+                with suppress(PrivetError):  # the first error is the one raised
+                    self._collect()
+            self._inflight.clear()
+            raise
         finally:
             self._pending = None
             self._costs.add(
@@ -221,8 +237,15 @@ class Driver:
         dealer: bool | None = None,
         io: Callable[[int], None] | None = None,
     ) -> None:
-        """Send one instruction, run the client side ``io(seq)``, collect the acks."""
+        """Send one instruction and run the client side ``io(seq)``.
+
+        Inside an operation the acknowledgements are collected when it ends (module
+        docstring); an instruction with client I/O, or one outside any operation, is
+        collected at once, after everything sent before it.
+        """
         self._check_alive()
+        if io is not None:
+            self._collect()  # the client's channel must carry only this instruction's data
         self._seq += 1
         seq = self._seq
         free, self._free = self._free, []
@@ -231,6 +254,7 @@ class Driver:
             dealer = bool(plan(decode(msg)))
         # the dealer first: it starts on the material while the parties get theirs
         targets = ([self._dealer_id] if dealer else []) + list(range(self.parties))
+        self._inflight.append((seq, targets))
         first: PrivetError | None = None
         try:
             for t in targets:
@@ -239,32 +263,48 @@ class Driver:
                 io(seq)
         except PrivetError as exc:
             first = exc
+        if first is not None or io is not None or self._pending is None:
+            self._collect(first)
+
+    def _collect(self, first: PrivetError | None = None) -> None:
+        """Collect the acknowledgements of every instruction in flight, oldest first.
+
+        Raises the root cause of the first failure (``first``: one met while sending) after
+        reading every acknowledgement that can still arrive.
+        """
         pending = self._pending
-        max_rounds = 0
-        for t in targets:
-            try:
-                (raw,) = self._ch.recv(t, tag=f"ack/{seq}", timeout=self.timeout)
-                ack = json.loads(raw.tobytes().decode("utf-8"))
-            except PrivetError as exc:
-                first = first if _ranks_before(first, exc) else exc
-                continue
-            except (ValueError, UnicodeDecodeError):
-                first = first or ProtocolError(f"endpoint {t} sent a malformed acknowledgement")
-                continue
-            if not isinstance(ack, dict) or not ack.get("ok"):
-                failure = _error_from(ack, t)
-                first = first if _ranks_before(first, failure) else failure
-                continue
+        inflight, self._inflight = self._inflight, []
+        down: set[int] = set()  # endpoints that failed: a runtime stops after its error
+        for seq, targets in inflight:
+            max_rounds = 0
+            for t in targets:
+                if t in down:
+                    continue
+                down.add(t)  # until its acknowledgement is read
+                try:
+                    (raw,) = self._ch.recv(t, tag=f"ack/{seq}", timeout=self.timeout)
+                    ack = json.loads(raw.tobytes().decode("utf-8"))
+                except PrivetError as exc:
+                    first = first if _ranks_before(first, exc) else exc
+                    continue
+                except (ValueError, UnicodeDecodeError):
+                    first = first or ProtocolError(f"endpoint {t} sent a malformed acknowledgement")
+                    continue
+                if not isinstance(ack, dict) or not ack.get("ok"):
+                    failure = _error_from(ack, t)
+                    first = first if _ranks_before(first, failure) else failure
+                    continue
+                down.discard(t)
+                if pending is not None:
+                    sent = int(ack.get("sent", 0))
+                    if t == self._dealer_id:
+                        pending.dealer_bytes += sent
+                    else:
+                        pending.bytes_sent += sent
+                        pending.messages += int(ack.get("messages", 0))
+                        max_rounds = max(max_rounds, int(ack.get("rounds", 0)))
             if pending is not None:
-                sent = int(ack.get("sent", 0))
-                if t == self._dealer_id:
-                    pending.dealer_bytes += sent
-                else:
-                    pending.bytes_sent += sent
-                    pending.messages += int(ack.get("messages", 0))
-                    max_rounds = max(max_rounds, int(ack.get("rounds", 0)))
-        if pending is not None:
-            pending.rounds += max_rounds
+                pending.rounds += max_rounds
         if first is not None:
             self._failed = first
             raise first
