@@ -1,7 +1,7 @@
 """Binary circuits on XOR-shared bit words: a public-vs-secret less-than, and bit → arithmetic.
 
 **Less-than against a public value** (:func:`less_than_public`). A secret ``m``-bit number
-``r`` is XOR-shared bit-sliced in one ``uint64`` word per element; ``c`` is public. Per bit,
+``r`` is XOR-shared bit by bit; ``c`` is public. Per bit,
 ``g_i = r_i ∧ ¬c_i`` ("r is greater here") and ``e_i = ¬(r_i ⊕ c_i)`` ("equal here") are
 local (``c`` is public). Adjacent blocks combine as ``G = G_hi ⊕ (E_hi ∧ G_lo)``,
 ``E = E_hi ∧ E_lo`` (the two cases of the OR are exclusive, so OR is XOR), a log-depth
@@ -11,19 +11,23 @@ primitives for secure multiparty integer computation", SCN 2010, §3), evaluated
 logarithmic-depth (carry look-ahead style) tree of Garay, Schoenmakers & Villegas 2007
 ("Practical and secure solutions for integer comparison", PKC 2007, §3). Bit-slicing makes
 one word-wise AND evaluate 64 elements at once: the words are transposed into bit planes
-(plane ``i`` holds bit ``i`` of 64 elements), so level ``k`` ANDs ``2^(L-k)`` planes and
-needs no gather: about 2 words of AND gates per element in all for ``m = 62`` (~31 bytes per
-party per comparison for the tree).
+(plane ``i`` holds bit ``i`` of 64 elements; :mod:`privet.smpc.bitplanes`), so level ``k``
+ANDs ``2^(L-k)`` planes and needs no gather. At each level ``E_hi`` enters two products
+(with ``G_lo`` and ``E_lo``): a triple with a shared first factor (:func:`fan_triples`)
+opens it once, so the tree costs 3 planes per pair instead of 4: ``188/64`` words, ~23.5
+bytes per party per element for ``m = 62``. The dealer hands ``r`` out already as planes
+(:func:`less_than_planes`), so a party transposes only the public ``c``.
 
 **Bit to arithmetic** (:func:`bit_to_arith`) with a daBit ``β`` (shared both ways; Rotaru &
-Wood 2019, "MArBled circuits", INDOCRYPT 2019, §3): open ``v = b ⊕ β`` (one round, one
-byte per element), then ``[b] = v + [β] - 2 v [β]``.
+Wood 2019, "MArBled circuits", INDOCRYPT 2019, §3): open ``v = b ⊕ β`` (one round), then
+``[b] = v + [β] - 2 v [β]``. :func:`plane_to_arith` takes ``b`` as a plane and packed
+daBits: ``v`` is opened at one bit per element.
 
 Examples
 --------
 >>> less_than_plan((4,), bits=16)[0].name
-'and'
->>> [r.fields[0].shape for r in less_than_plan((1000,), bits=62)]
+'and/fan2'
+>>> [r.fields[1].shape for r in less_than_plan((1000,), bits=62)]
 [(2, 32, 16), (2, 16, 16), (2, 8, 16), (2, 4, 16), (2, 2, 16), (1, 1, 16)]
 """
 
@@ -31,17 +35,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Final
 
 import numpy as np
 
 from privet.core.errors import ParameterError
-from privet.smpc.beaver import and_words
-from privet.smpc.dealer import Recipe, and_triples, dabits
+from privet.core.random import SecureRandom
+from privet.smpc.bitplanes import from_plane, to_planes
+from privet.smpc.dealer import Field, Recipe, dabits
 from privet.smpc.ring import Ring, add, mul
 from privet.smpc.session import PartySession
 
-__all__ = ["bit_to_arith", "bit_to_arith_plan", "less_than_plan", "less_than_public", "levels"]
+__all__ = [
+    "and_fan",
+    "bit_to_arith",
+    "bit_to_arith_plan",
+    "fan_triples",
+    "less_than_plan",
+    "less_than_planes",
+    "less_than_public",
+    "levels",
+    "plane_to_arith",
+    "plane_to_arith_plan",
+]
 
 U64 = np.uint64
 
@@ -53,75 +68,141 @@ def levels(bits: int) -> int:
     return max(0, math.ceil(math.log2(bits)))
 
 
-_SWAP_MASKS: Final = (
-    (32, 0x0000_0000_FFFF_FFFF),
-    (16, 0x0000_FFFF_0000_FFFF),
-    (8, 0x00FF_00FF_00FF_00FF),
-    (4, 0x0F0F_0F0F_0F0F_0F0F),
-    (2, 0x3333_3333_3333_3333),
-    (1, 0x5555_5555_5555_5555),
-)
-
-
-def _transpose64(a: Ring) -> Ring:
-    """Transpose each 64x64 bit matrix of ``a`` (shape (B, 64), row = word, column = bit).
-
-    Six rounds of masked block swaps (the recursive transpose of Warren, "Hacker's
-    Delight", 2nd ed., §7-3), vectorised over the B blocks.
-    """
-    out = np.array(a, dtype=U64, copy=True)
-    blocks = out.shape[0]
-    for j, m in _SWAP_MASKS:
-        quad = out.reshape(blocks, 64 // (2 * j), 2, j)
-        top, bottom = quad[:, :, 0, :], quad[:, :, 1, :]
-        t = np.bitwise_and(np.bitwise_xor(np.right_shift(top, U64(j)), bottom), U64(m))
-        np.bitwise_xor(bottom, t, out=bottom)
-        np.bitwise_xor(top, np.left_shift(t, U64(j)), out=top)
-    return out
-
-
-def to_planes(x: Ring, planes: int) -> Ring:
-    """Transpose words into bit planes: row ``i`` holds bit ``i`` of every element.
-
-    64 elements per ``uint64``; a bit permutation, so it maps XOR shares to XOR shares.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> to_planes(np.array([1, 2, 3], dtype=np.uint64), 2).tolist()
-    [[5], [6]]
-    """
-    flat = np.asarray(x, dtype=U64).reshape(-1)
-    pad = (-flat.size) % 64
-    if pad:
-        flat = np.concatenate([flat, np.zeros(pad, dtype=U64)])
-    t = _transpose64(flat.reshape(-1, 64))  # t[b, i]: bit n = bit i of element 64 b + n
-    return np.ascontiguousarray(t[:, :planes].T)
-
-
-def from_plane(plane: Ring, n: int) -> Ring:
-    """Return bit ``j`` of a single plane as element ``j`` (``uint64`` 0/1), ``n`` of them."""
-    bits = np.unpackbits(np.ascontiguousarray(plane).view(np.uint8), bitorder="little")
-    return bits[:n].astype(U64)
-
-
 def _geometry(shape: tuple[int, ...], bits: int) -> tuple[int, int, int]:
     n = int(np.prod(shape, dtype=np.int64))
     depth = levels(bits)
     return n, depth, -(-n // 64)
 
 
+def fan_triples(shape: tuple[int, ...], fan: int) -> Recipe:
+    """Binary triples with a shared first factor: ``a``, ``b`` random, ``c_j = a ∧ b_j``.
+
+    ``a`` has ``shape``; ``b`` and ``c`` have ``(fan, *shape)``. This is the Beaver triple
+    (Beaver 1991, CRYPTO '91, §2, in the bilinear form of :mod:`privet.smpc.beaver`) of the
+    GF(2)-bilinear map ``(x, y) ↦ (x ∧ y_j)_j``, as a matmul triple serves every product that
+    shares a row: ``x ⊕ a`` is opened once for the ``fan`` products. Every opened value is
+    still one secret under its own fresh uniform pad (``a`` and each ``b_j`` independent, used
+    once), so the transcript is simulated as for ``fan`` separate triples.
+
+    Examples
+    --------
+    >>> [f.shape for f in fan_triples((3,), 2).fields]
+    [(3,), (2, 3), (2, 3)]
+    """
+    out = (fan, *shape)
+
+    def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
+        return {"c": np.bitwise_and(v["a"][None], v["b"])}
+
+    return Recipe(
+        f"and/fan{fan}",
+        (
+            Field("a", shape, "xor", False),
+            Field("b", out, "xor", False),
+            Field("c", out, "xor", True),
+        ),
+        derive,
+    )
+
+
+def and_fan(sess: PartySession, x: Ring, ys: Ring, material: Mapping[str, Ring]) -> Ring:
+    """Return this party's XOR shares of ``x ∧ y_j`` for each ``y_j`` of ``ys`` (one round).
+
+    Beaver's identity for the bilinear map of :func:`fan_triples`: open ``d = x ⊕ a`` and
+    ``e = ys ⊕ b`` (each a secret under a fresh uniform pad: ``a``, ``b`` are independent and
+    used once), then ``z_j = c_j ⊕ (d ∧ b_j) ⊕ (e_j ∧ a)``, and party 0 adds ``d ∧ e_j``.
+    """
+    a, b = material["a"], material["b"]
+    d, e = sess.open_xor([np.bitwise_xor(x, a), np.bitwise_xor(ys, b)], step="and")
+    z = np.bitwise_and(e, a[None])
+    if sess.leader:  # (d ∧ b_j) ⊕ (d ∧ e_j) = d ∧ (b_j ⊕ e_j)
+        np.bitwise_xor(e, b, out=e)
+        np.bitwise_and(e, d[None], out=e)
+    else:
+        np.bitwise_and(b, d[None], out=e)
+    np.bitwise_xor(z, e, out=z)
+    np.bitwise_xor(z, material["c"], out=z)  # c read after the opening (lazy for the last)
+    return np.asarray(z, dtype=U64)
+
+
 def less_than_plan(shape: tuple[int, ...], *, bits: int) -> list[Recipe]:
     """Return the binary triples of :func:`less_than_public`.
 
-    Level ``k`` ANDs ``2^(L-k)`` planes of ``⌈n/64⌉`` words (``2^(L-k-1)`` at the last
-    level, where only ``G`` is needed).
+    Level ``k`` ANDs ``E_hi`` (``2^(L-k-1)`` planes of ``⌈n/64⌉`` words) with ``G_lo`` and
+    ``E_lo`` (a fan of 2), with ``G_lo`` only at the last level, where only ``G`` is needed.
     """
     _, depth, words = _geometry(shape, bits)
     return [
-        and_triples((1 if k == depth - 1 else 2, (1 << depth) >> (k + 1), words))
+        fan_triples(((1 << depth) >> (k + 1), words), 1 if k == depth - 1 else 2)
         for k in range(depth)
     ]
+
+
+def less_than_planes(
+    sess: PartySession,
+    c: Ring,
+    r_planes: Ring,
+    *,
+    bits: int,
+    material: Sequence[Mapping[str, Ring]],
+) -> Ring:
+    """Return this party's XOR share of ``[c < r]`` as one bit plane (bit ``j``: element ``j``).
+
+    ``r`` is given as bit planes (:func:`~privet.smpc.bitplanes.to_planes`), as the dealer
+    hands it out (:func:`~privet.smpc.dealer.wrap_masks` with ``planes=True``), so only the
+    public ``c`` is transposed here. With ``c`` public, ``r ↦ r ∧ ¬c`` and ``r ↦ ¬(r ⊕ c)``
+    are GF(2)-affine and commute with the transposition: ``planes(g) = planes(r) ∧
+    planes(¬c)``, ``planes(e) = ¬(planes(r) ⊕ planes(c))`` (the NOT and the public XOR by one
+    party only). These are the local steps of BitLT (Catrina & de Hoogh 2010, SCN, §3):
+    nothing is opened but the masked AND inputs of the tree, as before.
+
+    Parameters
+    ----------
+    sess
+        The party's session.
+    c
+        The public ``uint64`` values (only their low ``bits`` bits are used).
+    r_planes
+        This party's XOR shares of the ``bits`` planes of ``r`` (``r < 2^bits``), shape
+        ``(bits, ⌈n/64⌉)``.
+    bits
+        The width ``m``.
+    material
+        The binary triples of :func:`less_than_plan`, in order.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint64``, shape ``(⌈n/64⌉,)``: XOR shares of the bits ``[c_j < r_j]``.
+    """
+    n, depth, words = _geometry(np.shape(c), bits)
+    r = np.asarray(r_planes, dtype=U64)
+    if r.shape != (bits, words):
+        raise ParameterError(
+            f"r_planes must have shape {(bits, words)} for {n} elements of {bits} bits, "
+            f"got {r.shape}"
+        )
+    width = 1 << depth  # planes, a power of two >= bits; the planes above bits are neutral
+    mask = U64((1 << bits) - 1) if bits < 64 else U64(0xFFFF_FFFF_FFFF_FFFF)
+    cp = to_planes(np.bitwise_and(np.asarray(c, dtype=U64), mask), bits)
+    g = np.zeros((width, words), dtype=U64)  # neutral planes: g = 0, e = 1
+    e = np.zeros((width, words), dtype=U64)
+    np.bitwise_not(cp, out=g[:bits])
+    np.bitwise_and(g[:bits], r, out=g[:bits])  # g_i = r_i ∧ ¬c_i
+    if sess.leader:  # e_i = ¬(r_i ⊕ c_i): the public XOR and the NOT by one party only
+        np.bitwise_xor(r, cp, out=e[:bits])
+        np.bitwise_not(e, out=e)
+    else:
+        e[:bits] = r
+    for k in range(depth):
+        g_lo, g_hi, e_lo, e_hi = g[0::2], g[1::2], e[0::2], e[1::2]
+        last = k == depth - 1
+        ys = g_lo[None] if last else np.stack([g_lo, e_lo])
+        t = and_fan(sess, e_hi, ys, material[k])  # E_hi is opened once for both products
+        g = np.bitwise_xor(g_hi, t[0])  # G = G_hi ⊕ (E_hi ∧ G_lo)
+        if not last:
+            e = t[1]  # E = E_hi ∧ E_lo
+    return np.asarray(g[0], dtype=U64)
 
 
 def less_than_public(
@@ -134,6 +215,8 @@ def less_than_public(
 ) -> Ring:
     """Return this party's XOR share of ``[c < r]`` (0/1 words) for ``bits``-bit numbers.
 
+    :func:`less_than_planes` on this party's share of ``r`` transposed into planes.
+
     Parameters
     ----------
     sess
@@ -141,7 +224,7 @@ def less_than_public(
     c
         The public ``uint64`` values (only their low ``bits`` bits are used).
     r_bits
-        This party's XOR shares of ``r`` (``r < 2^bits``).
+        This party's XOR shares of ``r`` (``r < 2^bits``), one word per element.
     bits
         The width ``m``.
     material
@@ -153,24 +236,10 @@ def less_than_public(
         ``uint64`` 0/1 XOR shares of the result, shape of ``c``.
     """
     shape = np.shape(c)
-    n, depth, _ = _geometry(shape, bits)
-    width = 1 << depth  # planes, a power of two >= bits; the planes above bits are neutral
-    mask = U64((1 << bits) - 1) if bits < 64 else U64(0xFFFF_FFFF_FFFF_FFFF)
-    cw = np.bitwise_and(np.asarray(c, dtype=U64), mask).reshape(-1)
-    r = np.asarray(r_bits, dtype=U64).reshape(-1)
-    g = to_planes(np.bitwise_and(r, np.bitwise_not(cw)), width)  # g_i = r_i ∧ ¬c_i
-    # e_i = ¬(r_i ⊕ c_i): a public XOR (and the NOT) is applied by one party only
-    e = to_planes(np.bitwise_not(np.bitwise_xor(r, cw)) if sess.leader else r, width)
-    for k in range(depth):
-        g_lo, g_hi, e_lo, e_hi = g[0::2], g[1::2], e[0::2], e[1::2]
-        if k == depth - 1:
-            t = and_words(sess, e_hi[None], g_lo[None], material[k])[0]
-            g = np.bitwise_xor(g_hi, t)  # G = G_hi ⊕ (E_hi ∧ G_lo)
-        else:
-            t = and_words(sess, np.stack([e_hi, e_hi]), np.stack([g_lo, e_lo]), material[k])
-            g = np.bitwise_xor(g_hi, t[0])
-            e = t[1]  # E = E_hi ∧ E_lo
-    return from_plane(g[0], n).reshape(shape)
+    n, _, _ = _geometry(shape, bits)
+    planes = to_planes(np.asarray(r_bits, dtype=U64), bits)
+    plane = less_than_planes(sess, c, planes, bits=bits, material=material)
+    return from_plane(plane, n).reshape(shape)
 
 
 def bit_to_arith_plan(shape: tuple[int, ...]) -> list[Recipe]:
@@ -188,4 +257,32 @@ def bit_to_arith(sess: PartySession, b: Ring, material: Mapping[str, Ring]) -> R
     z = mul(coef, ba)
     if sess.leader:
         z = add(z, v)
+    return z
+
+
+def plane_to_arith_plan(shape: tuple[int, ...]) -> list[Recipe]:
+    """One daBit per element, the XOR halves packed 64 to a word."""
+    return [dabits(shape, packed=True)]
+
+
+def plane_to_arith(
+    sess: PartySession, plane: Ring, shape: tuple[int, ...], material: Mapping[str, Ring]
+) -> Ring:
+    """Convert one XOR-shared bit plane to additive shares of 0/1 in Z_2^64, of ``shape``.
+
+    As :func:`bit_to_arith` with packed daBits: ``v = b ⊕ β`` is opened as ``⌈n/64⌉`` words
+    (one bit per element). The bits past ``n`` are cleared before the opening.
+    """
+    n = int(np.prod(shape, dtype=np.int64))
+    masked = np.bitwise_xor(plane, material["bx"])
+    if n % 64:
+        masked[-1] &= U64((1 << (n % 64)) - 1)
+    (vw,) = sess.open_xor([masked], step="b2a")
+    v = from_plane(vw, n).reshape(shape)
+    ba = material["ba"]  # read after the opening: the last party receives it only now
+    z = np.multiply(v, U64(2))
+    np.subtract(U64(1), z, out=z)  # 1 - 2v
+    np.multiply(z, ba, out=z)
+    if sess.leader:
+        np.add(z, v, out=z)
     return z

@@ -6,7 +6,8 @@ exact truncation of :mod:`privet.smpc.truncation` (Catrina & de Hoogh 2010, SCN,
 the mask's wrap taken from its top bit (Escudero et al. 2020, CRYPTO, §5) and the borrow of
 the low 62 bits from the bitwise comparison of :mod:`privet.smpc.bits` on a dealer-provided
 edaBit. It is exact (no error probability): one opening, 6 rounds of AND gates, one daBit
-round; about 40 bytes per party per element for 2 parties.
+round; about 31.6 bytes per party per element for 2 parties (8 for the opening, 23.5 for the
+bit-sliced tree, 1/8 for the packed daBit).
 
 * ``a < b`` is ``LTZ(a - b)``; ``a > b``, ``<=``, ``>=`` follow.
 * :func:`relu` is ``x · (1 - LTZ(x))``: the product of a real by a 0/1 integer needs no

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from privet.core.channel import Channel, expect_arrays
 from privet.core.errors import ParameterError, ProtocolError
 from privet.core.random import SecureRandom
+from privet.smpc.bitplanes import from_plane, plane_words, to_planes
 from privet.smpc.ring import Ring, add, bilinear, mul, output_shape, sub, xor_all
 
 __all__ = [
@@ -196,23 +197,36 @@ def and_triples(shape: tuple[int, ...]) -> Recipe:
     )
 
 
-def dabits(shape: tuple[int, ...]) -> Recipe:
-    """daBits: a random bit ``β`` = lsb of the XOR field ``bx``; ``ba`` its additive sharing."""
+def dabits(shape: tuple[int, ...], *, packed: bool = False) -> Recipe:
+    """daBits: a random bit ``β`` XOR-shared in ``bx``; ``ba`` its additive sharing.
+
+    ``β`` is the lsb of the word ``bx`` (``bx`` of ``shape``), or, when ``packed``, one bit
+    of the plane ``bx`` (``⌈n/64⌉`` words, bit ``j`` for element ``j``; see
+    :mod:`~privet.smpc.bitplanes`): the same random bits, drawn and opened 64 to a word.
+    """
+    n = int(np.prod(shape, dtype=np.int64))
 
     def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
+        if packed:
+            return {"ba": from_plane(v["bx"], n).reshape(shape)}
         return {"ba": np.bitwise_and(v["bx"], U64(1))}
 
-    return Recipe(
-        "dabit", (Field("bx", shape, "xor", False), Field("ba", shape, "arith", True)), derive
-    )
+    bx = Field("bx", (plane_words(n),) if packed else shape, "xor", False)
+    return Recipe("dabit", (bx, Field("ba", shape, "arith", True)), derive)
 
 
-def wrap_masks(shape: tuple[int, ...], bits: int, *, with_low_bits: bool) -> Recipe:
+def wrap_masks(
+    shape: tuple[int, ...], bits: int, *, with_low_bits: bool, planes: bool = False
+) -> Recipe:
     """Return masks for truncation by ``bits``.
 
     ``r`` random; ``r >> bits``, ``r >> 63`` additively shared; and, when
     ``with_low_bits``, ``r mod 2^bits`` XOR-shared (the edaBit of Escudero et al. 2020,
-    CRYPTO, §3, restricted to the low ``bits`` bits).
+    CRYPTO, §3, restricted to the low ``bits`` bits) in ``r_lo``: one word per element, or,
+    when ``planes``, transposed into ``bits`` bit planes of ``⌈n/64⌉`` words
+    (:func:`~privet.smpc.bitplanes.to_planes`; the dealer transposes once, so the parties
+    need not). A fixed bit permutation of a uniformly XOR-shared value is again one: each
+    party's view is the same as in word layout.
     """
     if not 1 <= bits <= 62:
         raise ParameterError(f"truncation bits must be in 1..62, got {bits}")
@@ -222,7 +236,8 @@ def wrap_masks(shape: tuple[int, ...], bits: int, *, with_low_bits: bool) -> Rec
         r = v["r"]
         out = {"r_hi": np.right_shift(r, U64(bits)), "r_msb": np.right_shift(r, U64(63))}
         if with_low_bits:
-            out["r_lo"] = np.bitwise_and(r, low)
+            lo = np.bitwise_and(r, low)
+            out["r_lo"] = to_planes(lo, bits) if planes else lo
         return out
 
     fields = [
@@ -231,7 +246,9 @@ def wrap_masks(shape: tuple[int, ...], bits: int, *, with_low_bits: bool) -> Rec
         Field("r_msb", shape, "arith", True),
     ]
     if with_low_bits:
-        fields.append(Field("r_lo", shape, "xor", True))
+        n = int(np.prod(shape, dtype=np.int64))
+        lo_shape = (bits, plane_words(n)) if planes else shape
+        fields.append(Field("r_lo", lo_shape, "xor", True))
     return Recipe(f"wrap/{bits}", tuple(fields), derive)
 
 

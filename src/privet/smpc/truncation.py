@@ -27,7 +27,10 @@ the shares wraps modulo 2^64. The modes:
 ``"exact"`` — as ``"dealer"``, and ``b`` is computed with the bitwise comparison of
     :mod:`privet.smpc.bits` on the mask's low ``m`` bits (shared by the dealer, an edaBit,
     Escudero et al. 2020 §3) and converted with a daBit: exactly ``⌊x/2^m⌋`` (Catrina & de
-    Hoogh 2010, §3, Trunc via Mod2m and BitLT). ``2 + ⌈log2 m⌉`` rounds.
+    Hoogh 2010, §3, Trunc via Mod2m and BitLT). ``2 + ⌈log2 m⌉`` rounds. The dealer hands
+    the edaBit's bits out as bit planes (a fixed bit permutation of an XOR sharing, so each
+    party's view is as before), so a party transposes only the public ``c``; the daBits are
+    packed 64 to a word, so ``b ⊕ β`` is opened at one bit per element.
 
 The same exact truncation by 62 bits is the sign test of :mod:`privet.smpc.comparison`.
 
@@ -47,7 +50,7 @@ from typing import Final, Literal
 import numpy as np
 
 from privet.core.errors import ParameterError
-from privet.smpc.bits import bit_to_arith, bit_to_arith_plan, less_than_plan, less_than_public
+from privet.smpc.bits import less_than_plan, less_than_planes, plane_to_arith, plane_to_arith_plan
 from privet.smpc.dealer import Recipe, wrap_masks
 from privet.smpc.ring import Ring, add, neg, sub
 from privet.smpc.session import PartySession
@@ -98,9 +101,10 @@ def truncation_plan(shape: tuple[int, ...], *, bits: int, mode: TruncationMode) 
     """Return the dealer material for one truncation in ``mode``."""
     if mode == "local":
         return []
-    plan = [wrap_masks(shape, bits, with_low_bits=(mode == "exact"))]
-    if mode == "exact":
-        plan += less_than_plan(shape, bits=bits) + bit_to_arith_plan(shape)
+    exact = mode == "exact"
+    plan = [wrap_masks(shape, bits, with_low_bits=exact, planes=exact)]
+    if exact:
+        plan += less_than_plan(shape, bits=bits) + plane_to_arith_plan(shape)
     return plan
 
 
@@ -161,10 +165,11 @@ def truncate(
     if mode == "exact":
         n_lt = len(material) - 2
         low = np.bitwise_and(c, U64((1 << bits) - 1))
-        b_xor = less_than_public(
+        # r mod 2^m arrives as bit planes: only the public c is transposed (bits module)
+        b_xor = less_than_planes(
             sess, low, wrap["r_lo"], bits=bits, material=material[1 : 1 + n_lt]
         )
-        b = bit_to_arith(sess, b_xor, material[-1])  # borrow b = [c mod 2^m < r mod 2^m]
+        b = plane_to_arith(sess, b_xor, np.shape(x), material[-1])  # b = [c mod 2^m < r mod 2^m]
         z = sub(z, b)
     return z
 
