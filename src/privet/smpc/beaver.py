@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from privet.smpc.dealer import Recipe, and_triples, square_pairs, triples
-from privet.smpc.ring import Ring, add, bilinear, mul, sub
+from privet.smpc.ring import Ring, add, bilinear_sum, mul, sub
 from privet.smpc.session import PartySession
 
 __all__ = [
@@ -91,7 +91,8 @@ def beaver_bilinear(
         np.add(z, dl, out=z)
         return np.add(z, c, out=z)
     left = add(b, e) if sess.leader else b
-    return add(c, add(bilinear(kind, d, left, params), bilinear(kind, a, e, params)))
+    # one fused set of limb products for f(d, left) + f(a, e) (privet.smpc.limbs)
+    return add(c, bilinear_sum(kind, [(d, left), (a, e)], params))
 
 
 def square_plan(shape: tuple[int, ...]) -> list[Recipe]:

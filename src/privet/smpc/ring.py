@@ -26,13 +26,14 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError
+from privet.smpc.limbs import SMALL_MATMUL, demote, limb_matmul_sum, promote, work
 
 __all__ = [
     "BILINEAR",
@@ -41,10 +42,12 @@ __all__ = [
     "RingLike",
     "add",
     "bilinear",
+    "bilinear_sum",
     "conv2d",
     "from_signed",
     "im2col",
     "matmul",
+    "matmul_sum",
     "mul",
     "neg",
     "output_shape",
@@ -86,82 +89,13 @@ def mul(a: RingLike, b: RingLike) -> Ring:
     return np.asarray(np.multiply(a, b, dtype=U64))
 
 
-_F64_EXACT_BITS: Final = 53
-"""Integers below 2^53 are exact in float64: every partial sum of a limb product must be."""
-
-_SMALL_MATMUL: Final = 1 << 12
-"""Below this many multiply-adds numpy's integer loop beats splitting into limbs."""
-
-
-def _limb_widths(k: int) -> tuple[int, ...]:
-    """Return limb widths (low first, summing to 64) whose products over ``k`` stay exact.
-
-    A product of a ``w``-bit and a ``v``-bit limb summed over ``k`` terms is below
-    ``k · 2^(w+v)``; it is exact in float64 when that is at most 2^53.
-    """
-    room = _F64_EXACT_BITS - max(k - 1, 0).bit_length()  # k·2^(w+v) <= 2^53
-    w = room // 2
-    if w < 8:  # pragma: no cover - the caller chunks k first
-        raise ParameterError(f"inner dimension {k} is too large for exact limb products")
-    count = -(-RING_BITS // w)
-    base, extra = divmod(RING_BITS, count)  # as even as possible, each <= w
-    return tuple(base + (1 if i < extra else 0) for i in range(count))
-
-
-_LIMB_K_MAX: Final = 1 << 20
-"""The inner dimension is cut into chunks of at most this many terms (16-bit limbs then)."""
-
-
-def _limb_matmul(a: Ring, b: Ring) -> Ring:
-    """Return ``a @ b`` mod 2^64 for operands of 2 or more dimensions (same inner size).
-
-    Each operand is split into limbs ``a = Σ a_i 2^(o_i)`` of at most ``w`` bits; every
-    ``a_i @ b_j`` with ``o_i + o_j < 64`` is a float64 BLAS product whose entries are sums of
-    ``k`` products below ``2^(w_i + w_j)``, hence below 2^53 and exact (``_limb_widths``);
-    each is converted back to ``uint64`` exactly, shifted by ``o_i + o_j`` and added mod 2^64.
-    Terms with ``o_i + o_j >= 64`` vanish mod 2^64.
-    """
-    k = a.shape[-1]
-    if k > _LIMB_K_MAX:
-        out: Ring | None = None
-        for lo in range(0, k, _LIMB_K_MAX):
-            part = _limb_matmul(a[..., lo : lo + _LIMB_K_MAX], b[..., lo : lo + _LIMB_K_MAX, :])
-            out = part if out is None else np.add(out, part, out=out)
-        if out is None:  # pragma: no cover - k > 0 here
-            raise ParameterError("empty inner dimension")
-        return out
-    widths = _limb_widths(k)
-    offsets = [sum(widths[:i]) for i in range(len(widths))]
-
-    def limbs(x: Ring) -> list[NDArray[np.float64]]:
-        out = []
-        for off, w in zip(offsets, widths, strict=True):
-            part = np.right_shift(x, U64(off)) if off else x
-            out.append(np.bitwise_and(part, U64((1 << w) - 1)).astype(np.float64))
-        return out
-
-    la, lb = limbs(a), limbs(b)
-    acc: Ring | None = None
-    for i, oa in enumerate(offsets):
-        for j, ob in enumerate(offsets):
-            shift = oa + ob
-            if shift >= RING_BITS:
-                continue
-            term = np.matmul(la[i], lb[j]).astype(U64)
-            if shift:
-                np.left_shift(term, U64(shift), out=term)
-            acc = term if acc is None else np.add(acc, term, out=acc)
-    if acc is None:  # pragma: no cover - (0, 0) always contributes
-        raise ParameterError("no limb product")
-    return acc
-
-
 def matmul(a: Ring, b: Ring) -> Ring:
     """Return ``a @ b`` mod 2^64 (``numpy.matmul`` semantics), exactly.
 
     numpy's integer ``matmul`` has no BLAS path; large products are instead computed from
-    float64 BLAS products of 16..22-bit limbs, every one exact (see ``_limb_matmul``), and
-    recombined mod 2^64. The result is bit-for-bit numpy's ``uint64`` matmul.
+    five float64 BLAS products of 21/22-bit limbs, every one exact (the bounds are in
+    :mod:`privet.smpc.limbs`), and recombined mod 2^64. The result is bit-for-bit numpy's ``uint64``
+    matmul, batched and broadcast shapes and 1-D operands included.
 
     Examples
     --------
@@ -174,20 +108,64 @@ def matmul(a: Ring, b: Ring) -> Ring:
     b = np.asarray(b, dtype=U64)
     if a.ndim == 0 or b.ndim == 0:
         raise ParameterError("matmul needs at least 1-D operands")
-    k = a.shape[-1]
-    m = a.shape[-2] if a.ndim > 1 else 1
-    n = b.shape[-1] if b.ndim > 1 else 1
-    batch = max(a.size // max(m * k, 1), b.size // max(k * n, 1), 1)
-    if k == 0 or batch * m * k * n < _SMALL_MATMUL or (b.ndim > 1 and b.shape[-2] != k):
+    if work(a, b) < SMALL_MATMUL:
         return np.asarray(np.matmul(a, b, dtype=U64))
-    a2 = a[np.newaxis, :] if a.ndim == 1 else a
-    b2 = b[:, np.newaxis] if b.ndim == 1 else b
-    out = _limb_matmul(a2, b2)
-    if b.ndim == 1:
-        out = out[..., 0]
-    if a.ndim == 1:
-        out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
-    return np.asarray(out)
+    a2, b2 = promote(a, b)
+    return demote(limb_matmul_sum([(a2, b2)]), a.ndim, b.ndim)
+
+
+def matmul_sum(pairs: Sequence[tuple[Ring, Ring]]) -> Ring:
+    """Return ``Σ a_i @ b_i`` mod 2^64 for products with one output shape, exactly.
+
+    When every ``a_i`` has the same shape but the last axis, and every ``b_i`` the same
+    shape but the inner axis (1-D alike), the products are fused into one limb product over
+    the concatenated inner dimension (``[a_1 | a_2] @ [b_1; b_2]``): one set of BLAS calls
+    and one recombination instead of one per pair, exact by the same bounds as
+    :func:`matmul`. Otherwise it is the sum of :func:`matmul` calls.
+
+    Parameters
+    ----------
+    pairs
+        A non-empty sequence of ``(a, b)`` ring arrays.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint64``, of the products' common shape.
+
+    Raises
+    ------
+    ParameterError
+        If ``pairs`` is empty, or a pair does not fit ``matmul``, or the products' shapes
+        differ.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.full((2, 3), 2**64 - 1, dtype=np.uint64)
+    >>> matmul_sum([(a, a.T), (a, a.T)]).tolist()
+    [[6, 6], [6, 6]]
+    """
+    items = [(np.asarray(a, dtype=U64), np.asarray(b, dtype=U64)) for a, b in pairs]
+    if not items:
+        raise ParameterError("matmul_sum needs at least one (a, b) pair")
+    shapes = [output_shape("matmul", a.shape, b.shape, {}) for a, b in items]
+    if any(s != shapes[0] for s in shapes):
+        raise ParameterError(
+            f"matmul_sum needs products of one shape, got {shapes}; check the operands"
+        )
+    a_nd, b_nd = items[0][0].ndim, items[0][1].ndim
+    live = [promote(a, b) for a, b in items if a.shape[-1] > 0]
+    a_lead = {a.shape[:-1] for a, _ in live}
+    b_lead = {(*b.shape[:-2], b.shape[-1]) for _, b in live}
+    same_ndim = all(a.ndim == a_nd and b.ndim == b_nd for a, b in items)
+    total = sum(work(a, b) for a, b in live)
+    if len(live) > 1 and same_ndim and len(a_lead) == len(b_lead) == 1 and total >= SMALL_MATMUL:
+        return demote(limb_matmul_sum(live), a_nd, b_nd)
+    out = np.zeros(shapes[0], dtype=U64)
+    for a, b in items:
+        np.add(out, matmul(a, b), out=out)
+    return out
 
 
 def sum_axis(a: Ring, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Ring:
@@ -357,6 +335,46 @@ def bilinear(kind: str, a: Ring, b: Ring, params: Mapping[str, Any] | None = Non
     if fn is None:
         raise ParameterError(f"unknown bilinear map {kind!r}; use one of {sorted(BILINEAR)}")
     return fn(a, b, params or {})
+
+
+def bilinear_sum(
+    kind: str, pairs: Sequence[tuple[Ring, Ring]], params: Mapping[str, Any] | None = None
+) -> Ring:
+    """Return ``Σ f(a_i, b_i)`` mod 2^64 for the bilinear map ``kind``, fused when it can be.
+
+    ``matmul`` goes through :func:`matmul_sum`; ``conv2d`` is ``W @ im2col(x)`` per pair, so
+    its pairs fuse the same way (one set of limb products over the concatenated inner
+    dimension); ``mul`` adds elementwise products.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> one = np.ones((2, 2), dtype=np.uint64)
+    >>> bilinear_sum("matmul", [(one, one), (one, one)]).tolist()
+    [[4, 4], [4, 4]]
+    """
+    if kind not in BILINEAR:
+        raise ParameterError(f"unknown bilinear map {kind!r}; use one of {sorted(BILINEAR)}")
+    if not pairs:
+        raise ParameterError("bilinear_sum needs at least one (a, b) pair")
+    params = params or {}
+    if kind == "matmul":
+        return matmul_sum(pairs)
+    if kind == "conv2d":
+        out_shape = conv_geometry(pairs[0][0].shape, pairs[0][1].shape, params)[3]
+        mats = []
+        for x, w in pairs:
+            kernel, stride, padding, shape = conv_geometry(x.shape, w.shape, params)
+            if shape != out_shape:
+                raise ParameterError(f"conv2d products of different shapes: {shape}, {out_shape}")
+            cols = im2col(x, kernel, stride, padding)  # (N, C, k, L)
+            n, c, k, length = cols.shape
+            mats.append((w.reshape(w.shape[0], c * k), cols.reshape(n, c * k, length)))
+        return matmul_sum(mats).reshape(out_shape)
+    total = mul(*pairs[0])
+    for a, b in pairs[1:]:
+        np.add(total, mul(a, b), out=total)
+    return total
 
 
 def _matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
