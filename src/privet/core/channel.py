@@ -294,7 +294,7 @@ def expect_arrays(
     shapes
         The shape each array must have (one per expected array).
     dtype
-        The dtype every array must have.
+        The dtype every array must have, or a sequence of one dtype per array.
     frm, tag
         The sender and the tag, for the message.
 
@@ -316,14 +316,20 @@ def expect_arrays(
     ...
     privet.core.errors.ProtocolError: party 1 sent array 0 of shape (2,) under tag 'x'; ...
     """
-    want = np.dtype(dtype)
+    wants = (
+        [np.dtype(d) for d in dtype]
+        if isinstance(dtype, list | tuple)
+        else [np.dtype(dtype)] * len(shapes)
+    )
+    if len(wants) != len(shapes):
+        raise ParameterError(f"{len(wants)} dtypes given for {len(shapes)} expected arrays")
     if len(arrays) != len(shapes):
         raise ProtocolError(
             f"party {frm} sent {len(arrays)} arrays under tag {tag!r}; the protocol expects "
             f"{len(shapes)}: the peers run different protocol versions or steps"
         )
     out: list[NDArray[Any]] = []
-    for k, (a, shape) in enumerate(zip(arrays, shapes, strict=True)):
+    for k, (a, shape, want) in enumerate(zip(arrays, shapes, wants, strict=True)):
         if not isinstance(a, np.ndarray) or a.dtype != want:
             got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
             raise ProtocolError(

@@ -10,9 +10,13 @@ for truncation and comparison, and daBits (a random bit shared both additively a
 seed with AES-256-CTR (:class:`SeedPRG`, keyed by ``s_i``, counter block = request nonce), and
 the dealer, who knows every seed, expands them too. A *random* field (``a``, ``b``, the mask
 ``r``) is then the sum (or XOR) of what the parties draw; nothing is sent. A *derived* field
-(``c = op(a, b)``, ``r >> m`` …) is drawn from the PRG by parties ``0..n-2``, and the last
-party receives its share as a correction ``c - Σ_{i<n-1} c_i``: per Beaver multiplication of
-``k`` outputs the dealer sends ``k`` ring elements, to one party only. (The same compression
+(``c = op(a, b)``, ``r >> m`` …) is drawn from the PRG by every party but one, the
+*receiver*, which gets its share as a correction ``c - Σ_{i≠receiver} c_i``: per Beaver
+multiplication of ``k`` outputs the dealer sends ``k`` ring elements, to one party only. The
+receiver of request ``k`` of instruction ``seq`` is party ``(seq + k) mod n``, so the
+corrections (and the wait for them) are spread over the parties. A field that is only ever
+used multiplied by ``2^(64-w)`` needs its shares mod ``2^w`` only; it is drawn and corrected
+in a ``w``-bit dtype (``Field.dtype``), ``64/w`` times fewer bytes. (The same compression
 as CrypTen's trusted-first-party provider; Knott et al. 2021, "CrypTen: secure multi-party
 computation meets machine learning", NeurIPS 2021.)
 
@@ -40,7 +44,7 @@ from privet.core.channel import Channel, expect_arrays
 from privet.core.errors import ParameterError, ProtocolError
 from privet.core.random import SecureRandom
 from privet.smpc.bitplanes import from_plane, plane_words, to_planes
-from privet.smpc.ring import Ring, add, bilinear, mul, output_shape, sub, xor_all
+from privet.smpc.ring import Ring, bilinear, mul, output_shape, xor_all
 
 __all__ = [
     "SEED_BYTES",
@@ -51,6 +55,8 @@ __all__ = [
     "SeedPRG",
     "and_triples",
     "dabits",
+    "narrow_dtype",
+    "receiver",
     "square_pairs",
     "triples",
     "wrap_masks",
@@ -120,16 +126,52 @@ class Field:
     shape
         Its shape.
     kind
-        ``"arith"`` (additive shares mod 2^64) or ``"xor"`` (XOR shares of words).
+        ``"arith"`` (additive shares mod 2^64, or mod 2^w for a ``w``-bit ``dtype``) or
+        ``"xor"`` (XOR shares of words).
     derived
         ``False``: a random field, the sum/XOR of what every party draws. ``True``: computed
-        by the dealer; the last party gets a correction.
+        by the dealer; the receiver gets a correction.
+    dtype
+        ``uint64`` (default), or a narrower unsigned dtype for an additive field whose
+        shares are needed mod 2^w only.
     """
 
     name: str
     shape: tuple[int, ...]
     kind: Literal["arith", "xor"]
     derived: bool
+    dtype: type[np.unsignedinteger[Any]] = np.uint64
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of one party's share, rounded up to whole words (the PRG draws words)."""
+        size = int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        return -(-size // 8) * 8
+
+
+def narrow_dtype(bits: int) -> type[np.unsignedinteger[Any]]:
+    """Return the smallest unsigned dtype of at least ``bits`` bits (8, 16, 32 or 64).
+
+    Examples
+    --------
+    >>> narrow_dtype(16).__name__, narrow_dtype(17).__name__
+    ('uint16', 'uint32')
+    """
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if bits <= np.dtype(dt).itemsize * 8:
+            return dt
+    return np.uint64
+
+
+def receiver(seq: int, k: int, parties: int) -> int:
+    """Return the party that receives the corrections of request ``k`` of instruction ``seq``.
+
+    Examples
+    --------
+    >>> [receiver(7, k, 2) for k in range(3)]
+    [1, 0, 1]
+    """
+    return (seq + k) % parties
 
 
 Derive = Callable[[Mapping[str, Ring], SecureRandom], dict[str, Ring]]
@@ -235,6 +277,7 @@ def wrap_masks(
     def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
         r = v["r"]
         out = {"r_hi": np.right_shift(r, U64(bits)), "r_msb": np.right_shift(r, U64(63))}
+        # r_msb is only used times 2^(64-bits) (truncation.py): its shares mod 2^bits do
         if with_low_bits:
             lo = np.bitwise_and(r, low)
             out["r_lo"] = to_planes(lo, bits) if planes else lo
@@ -243,7 +286,7 @@ def wrap_masks(
     fields = [
         Field("r", shape, "arith", False),
         Field("r_hi", shape, "arith", True),
-        Field("r_msb", shape, "arith", True),
+        Field("r_msb", shape, "arith", True, narrow_dtype(bits)),
     ]
     if with_low_bits:
         n = int(np.prod(shape, dtype=np.int64))
@@ -263,7 +306,7 @@ def _tag(seq: int, k: int) -> str:
 
 
 class Dealer:
-    """The dealer's side: it knows every party's seed and sends the last party's corrections.
+    """The dealer's side: it knows every party's seed and sends each receiver its corrections.
 
     Parameters
     ----------
@@ -291,64 +334,62 @@ class Dealer:
         if not self._prgs:
             raise ProtocolError("the dealer got a request before set-up")
         n = len(self._prgs)
-        last = n - 1
         for k, recipe in enumerate(plan):
             nonce = _nonce(seq, k)
+            to = receiver(seq, k, n)
             draws: list[dict[str, Ring]] = []
             for i, prg in enumerate(self._prgs):
-                draws.append(_draw(prg, nonce, recipe, skip_derived=(i == last)))
+                draws.append(_draw(prg, nonce, recipe, skip_derived=(i == to)))
             randoms = {}
             for f in recipe.fields:
                 if not f.derived:
-                    parts = [d[f.name] for d in draws]
-                    randoms[f.name] = _combine(parts, f.kind)
+                    randoms[f.name] = _combine([d[f.name] for d in draws], f)
             derived = recipe.derive(randoms, self._rng)
             corrections = []
             for f in recipe.fields:
                 if f.derived:
-                    others = [draws[i][f.name] for i in range(last)]
-                    corrections.append(_correction(derived[f.name], others, f.kind))
+                    others = [draws[i][f.name] for i in range(n) if i != to]
+                    corrections.append(_correction(derived[f.name], others, f))
             if corrections:
-                self._ch.send(last, corrections, tag=_tag(seq, k))
+                self._ch.send(to, corrections, tag=_tag(seq, k))
 
 
 def _draw(prg: SeedPRG, nonce: int, recipe: Recipe, *, skip_derived: bool) -> dict[str, Ring]:
     """Draw one party's PRG fields of a recipe, in order, from one keystream."""
     fields = [f for f in recipe.fields if not (skip_derived and f.derived)]
-    total = sum(int(np.prod(f.shape, dtype=np.int64)) for f in fields)
-    flat = prg.words(nonce, (total,))
+    flat = prg.words(nonce, (sum(f.nbytes for f in fields) // 8,)).view(np.uint8)
     out: dict[str, Ring] = {}
     off = 0
     for f in fields:
         size = int(np.prod(f.shape, dtype=np.int64))
-        out[f.name] = flat[off : off + size].reshape(f.shape)
-        off += size
+        out[f.name] = flat[off : off + f.nbytes].view(f.dtype)[:size].reshape(f.shape)
+        off += f.nbytes
     return out
 
 
-def _combine(parts: list[Ring], kind: str) -> Ring:
-    if kind == "xor":
+def _combine(parts: list[Ring], field: Field) -> Ring:
+    if field.kind == "xor":
         return xor_all(parts)
-    total = parts[0]
+    total = np.array(parts[0], dtype=field.dtype)
     for p in parts[1:]:
-        total = add(total, p)
+        np.add(total, p, out=total)
     return total
 
 
-def _correction(value: Ring, others: list[Ring], kind: str) -> Ring:
-    if kind == "xor":
+def _correction(value: Ring, others: list[Ring], field: Field) -> Ring:
+    if field.kind == "xor":
         return xor_all([value, *others]) if others else np.array(value, dtype=U64)
-    out = value
+    out = np.array(value, dtype=field.dtype)  # wraps mod 2^w: only w bits are needed
     for o in others:
-        out = sub(out, o)
-    return np.asarray(out, dtype=U64)
+        np.subtract(out, o, out=out)
+    return out
 
 
 class _LazyFields(Mapping[str, Ring]):
-    """One recipe's fields for the last party: derived ones arrive when first read.
+    """One recipe's fields for its receiver: derived ones arrive when first read.
 
     The dealer's corrections are received only when the protocol first reads a derived
-    field, so the last party opens its masked values while the dealer is still computing
+    field, so the receiver opens its masked values while the dealer is still computing
     (the dealer's work overlaps the online round instead of preceding it).
     """
 
@@ -385,7 +426,7 @@ class _LazyFields(Mapping[str, Ring]):
 class MaterialSource:
     """A party's side: expands its seed and takes its corrections from the dealer.
 
-    The last party receives the corrections lazily: :meth:`fetch` returns at once, and a
+    The receiver of a recipe gets its corrections lazily: :meth:`fetch` returns at once, and a
     recipe's corrections are received (in order) when one of its derived fields is first
     read, or by :meth:`drain` at the end of the instruction.
 
@@ -423,11 +464,11 @@ class MaterialSource:
             raise ProtocolError("material requested before the dealer's set-up")
         self.drain()
         ch = self._ch
-        is_last = ch.party == ch.parties - 1
         out: list[Mapping[str, Ring]] = []
         for k, recipe in enumerate(plan):
-            mine = _draw(self._prg, _nonce(seq, k), recipe, skip_derived=is_last)
-            if is_last and any(f.derived for f in recipe.fields):
+            mine_to_receive = ch.party == receiver(seq, k, ch.parties)
+            mine = _draw(self._prg, _nonce(seq, k), recipe, skip_derived=mine_to_receive)
+            if mine_to_receive and any(f.derived for f in recipe.fields):
                 lazy = _LazyFields(self, k, mine, tuple(f.name for f in recipe.fields))
                 self._pending.append((seq, k, recipe, lazy))
                 out.append(lazy)
@@ -453,7 +494,7 @@ class MaterialSource:
             got = expect_arrays(
                 ch.recv(dealer, tag=tag, timeout=self._timeout),
                 shapes=[f.shape for f in derived],
-                dtype=U64,
+                dtype=[f.dtype for f in derived],
                 frm=dealer,
                 tag=tag,
             )

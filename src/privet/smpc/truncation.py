@@ -156,7 +156,7 @@ def truncate(
     z = np.asarray(np.right_shift(c, U64(63)))  # every array here has x's shape
     np.subtract(U64(1), z, out=z)
     np.left_shift(z, U64(64 - bits), out=z)
-    np.multiply(z, r_msb, out=z)
+    np.multiply(z, r_msb, out=z)  # r_msb: shares mod 2^bits (dealer.wrap_masks) suffice here
     np.subtract(z, r_hi, out=z)
     if sess.leader:
         c_hi = np.asarray(np.right_shift(c, sh))
