@@ -82,7 +82,7 @@ def beaver_bilinear(
     """
     a, b = material["a"], material["b"]
     d, e = sess.open([sub(x, a), sub(y, b)], step=f"beaver/{kind}")  # Beaver 1991, §2
-    c = material["c"]  # read after the opening: the last party receives it only now
+    c = material["c"]  # read after the opening: its receiver gets it only now
     # party 0 folds f(d, b_0) + f(d, e) into f(d, b_0 + e): one product fewer
     if kind == "mul":  # elementwise: two allocations, the rest in place
         z = mul(a, e)
@@ -104,7 +104,7 @@ def beaver_square(sess: PartySession, x: Ring, material: Mapping[str, Ring]) -> 
     """Return this party's share of ``x²``: ``c + 2·d·a (+ d²)`` with ``d = x - a`` opened."""
     a = material["a"]
     (d,) = sess.open([sub(x, a)], step="square")
-    c = material["c"]  # read after the opening: the last party receives it only now
+    c = material["c"]  # read after the opening: its receiver gets it only now
     z = add(c, mul(mul(d, a), np.uint64(2)))
     if sess.leader:
         z = add(z, mul(d, d))
@@ -120,7 +120,7 @@ def and_words(sess: PartySession, x: Ring, y: Ring, material: Mapping[str, Ring]
     """Return this party's XOR share of ``x & y`` (64 AND gates per word, one round)."""
     a, b = material["a"], material["b"]
     d, e = sess.open_xor([np.bitwise_xor(x, a), np.bitwise_xor(y, b)], step="and")
-    c = material["c"]  # read after the opening: the last party receives it only now
+    c = material["c"]  # read after the opening: its receiver gets it only now
     z = np.bitwise_xor(c, np.bitwise_xor(np.bitwise_and(d, b), np.bitwise_and(e, a)))
     if sess.leader:
         np.bitwise_xor(z, np.bitwise_and(d, e), out=z)

@@ -279,7 +279,7 @@ def plane_to_arith(
         masked[-1] &= U64((1 << (n % 64)) - 1)
     (vw,) = sess.open_xor([masked], step="b2a")
     v = from_plane(vw, n).reshape(shape)
-    ba = material["ba"]  # read after the opening: the last party receives it only now
+    ba = material["ba"]  # read after the opening: its receiver gets it only now
     z = np.multiply(v, U64(2))
     np.subtract(U64(1), z, out=z)  # 1 - 2v
     np.multiply(z, ba, out=z)

@@ -342,7 +342,7 @@ class LocalCluster(DriverFacade):
         """Seconds the dealer has spent producing material so far (from its acknowledgements).
 
         The dealer works on demand, when an operation needing correlated randomness
-        starts; its wall clock includes the time its corrections wait for the last party
+        starts; its wall clock includes the time its corrections wait for their receiver
         to read them (the parties read them only when the protocol needs them, so the
         dealer's work overlaps their first round). :attr:`dealer_cpu_seconds` is its own
         work alone.

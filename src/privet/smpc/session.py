@@ -91,7 +91,7 @@ class PartySession:
     def fetch(self, plan: Sequence[Recipe]) -> list[Mapping[str, Ring]]:
         """Return this party's correlated randomness for ``plan`` (see :mod:`.dealer`).
 
-        The last party's derived fields arrive when first read (read them as late as the
+        The receiver's derived fields arrive when first read (read them as late as the
         protocol allows); :meth:`end` receives whatever is still owed.
         """
         return self.material.fetch(self.seq, plan)
