@@ -511,6 +511,9 @@ class TlsChannel:
         """Read and write on every link until ``done()``; raise on timeout or failure."""
         deadline = time.monotonic() + timeout
         links = self._links
+        # Links whose last pull stopped at its budget: bytes may wait inside the TLS layer,
+        # where the selector cannot see them, so they are read again without waiting.
+        backlog: list[Link] = []
         try:
             # Opportunistic first pass: most small sends complete without waiting.
             for link in links.values():
@@ -526,12 +529,17 @@ class TlsChannel:
                         "the computation is slow)"
                     )
                 self._update_interest()
-                for key, mask in self._sel.select(min(left, 1.0)):
+                events = self._sel.select(0 if backlog else min(left, 1.0))
+                readable, backlog = backlog, []
+                for key, mask in events:
                     link = key.data
-                    if mask & selectors.EVENT_READ:
-                        link.pull()
                     if mask & selectors.EVENT_WRITE:
                         link.push()
+                    if mask & selectors.EVENT_READ and link not in readable:
+                        readable.append(link)
+                for link in readable:
+                    if link.pull():
+                        backlog.append(link)
         except PeerTimeoutError:
             raise
         except (TransportError, ProtocolError, SecurityError) as exc:
