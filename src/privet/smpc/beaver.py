@@ -82,17 +82,19 @@ def beaver_bilinear(
     """
     a, b = material["a"], material["b"]
     d, e = sess.open([sub(x, a), sub(y, b)], step=f"beaver/{kind}")  # Beaver 1991, §2
-    c = material["c"]  # read after the opening: its receiver gets it only now
+    # c is read last: its receiver gets it from the dealer only then, so the dealer's
+    # c = f(a, b) overlaps the opening and this party's own products
     # party 0 folds f(d, b_0) + f(d, e) into f(d, b_0 + e): one product fewer
     if kind == "mul":  # elementwise: two allocations, the rest in place
         z = mul(a, e)
         left = np.add(e, b, out=e) if sess.leader else b  # e is ours: opened just now
         dl = np.multiply(d, left, out=d) if d.shape == z.shape else mul(d, left)  # d: ours
         np.add(z, dl, out=z)
-        return np.add(z, c, out=z)
+        return np.add(z, material["c"], out=z)
     left = add(b, e) if sess.leader else b
     # one fused set of limb products for f(d, left) + f(a, e) (privet.smpc.limbs)
-    return add(c, bilinear_sum(kind, [(d, left), (a, e)], params))
+    z = bilinear_sum(kind, [(d, left), (a, e)], params)
+    return np.add(z, material["c"], out=z)
 
 
 def square_plan(shape: tuple[int, ...]) -> list[Recipe]:
@@ -104,11 +106,10 @@ def beaver_square(sess: PartySession, x: Ring, material: Mapping[str, Ring]) -> 
     """Return this party's share of ``x²``: ``c + 2·d·a (+ d²)`` with ``d = x - a`` opened."""
     a = material["a"]
     (d,) = sess.open([sub(x, a)], step="square")
-    c = material["c"]  # read after the opening: its receiver gets it only now
-    z = add(c, mul(mul(d, a), np.uint64(2)))
+    z = mul(mul(d, a), np.uint64(2))
     if sess.leader:
         z = add(z, mul(d, d))
-    return z
+    return add(z, material["c"])  # c last: its receiver waits for the dealer only now
 
 
 def and_plan(shape: tuple[int, ...]) -> list[Recipe]:
@@ -120,8 +121,8 @@ def and_words(sess: PartySession, x: Ring, y: Ring, material: Mapping[str, Ring]
     """Return this party's XOR share of ``x & y`` (64 AND gates per word, one round)."""
     a, b = material["a"], material["b"]
     d, e = sess.open_xor([np.bitwise_xor(x, a), np.bitwise_xor(y, b)], step="and")
-    c = material["c"]  # read after the opening: its receiver gets it only now
-    z = np.bitwise_xor(c, np.bitwise_xor(np.bitwise_and(d, b), np.bitwise_and(e, a)))
+    z = np.bitwise_xor(np.bitwise_and(d, b), np.bitwise_and(e, a))
     if sess.leader:
         np.bitwise_xor(z, np.bitwise_and(d, e), out=z)
+    np.bitwise_xor(z, material["c"], out=z)  # c last: its receiver waits for it only now
     return np.asarray(z, dtype=np.uint64)

@@ -150,17 +150,19 @@ def truncate(
     if sess.leader:
         np.add(masked, U64(1 << BIAS_BITS), out=masked)  # y = x + 2^62 (party 0 only)
     (c,) = sess.open([masked], step=f"trunc/{bits}")  # c = y + r (uniform: reveals nothing)
-    r_hi, r_msb = wrap["r_hi"], wrap["r_msb"]  # after the opening: received only now
     # wrap of y + r is r_63 ∧ ¬c_63 because y < 2^63 (Escudero et al. 2020, §5);
-    # z = (1 - c_63)·2^(64-m)·r_63 - r_hi, computed in one buffer
+    # z = (1 - c_63)·2^(64-m)·r_63 - r_hi, computed in one buffer. The public parts come
+    # first: r_hi and r_msb are read last, so their receiver waits for the dealer only then.
     z = np.asarray(np.right_shift(c, U64(63)))  # every array here has x's shape
     np.subtract(U64(1), z, out=z)
     np.left_shift(z, U64(64 - bits), out=z)
-    np.multiply(z, r_msb, out=z)  # r_msb: shares mod 2^bits (dealer.wrap_masks) suffice here
-    np.subtract(z, r_hi, out=z)
+    c_hi = None
     if sess.leader:
         c_hi = np.asarray(np.right_shift(c, sh))
         np.subtract(c_hi, U64(1 << (BIAS_BITS - bits)), out=c_hi)
+    np.multiply(z, wrap["r_msb"], out=z)  # its shares mod 2^m suffice (dealer.wrap_masks)
+    np.subtract(z, wrap["r_hi"], out=z)
+    if c_hi is not None:
         np.add(z, c_hi, out=z)
     if mode == "exact":
         n_lt = len(material) - 2
