@@ -115,12 +115,7 @@ def _limb_chunk(segments: list[Pair]) -> Ring:
     c1 += p11  # P01 + P10
     c2 += p11
     c2 += p11  # P02 + P20 + 2 P11
-    out: Ring = p00.astype(np.int64).view(U64)
-    for coeff, shift in ((c1, _O1), (c2, _O2)):
-        term = coeff.astype(np.int64).view(U64)
-        np.left_shift(term, U64(shift), out=term)
-        np.add(out, term, out=out)
-    return out
+    return _recombine(p00, c1, c2)
 
 
 def _limb_chunk_narrow(segments: list[Pair]) -> Ring:
@@ -162,7 +157,16 @@ def _limb_chunk_narrow(segments: list[Pair]) -> Ring:
     c2 += r0[..., 2 * n :]
     c2 += r1[..., n:]
     c2 += r1[..., n:]
-    out: Ring = r0[..., :n].astype(np.int64).view(U64)
+    return _recombine(r0[..., :n], c1, c2)
+
+
+def _recombine(c0: NDArray[np.float64], c1: NDArray[np.float64], c2: NDArray[np.float64]) -> Ring:
+    """Return ``c0 + 2^22 c1 + 2^43 c2`` mod 2^64 from exact integer-valued coefficients.
+
+    Each coefficient (``|c| <= 2^53``) converts to ``int64`` exactly, is reinterpreted as
+    ``uint64`` (two's complement: the same residue mod 2^64), shifted and added mod 2^64.
+    """
+    out: Ring = c0.astype(np.int64).view(U64)
     for coeff, shift in ((c1, _O1), (c2, _O2)):
         term = coeff.astype(np.int64).view(U64)
         np.left_shift(term, U64(shift), out=term)
