@@ -10,7 +10,8 @@ import numpy as np
 
 from privet.core import SecureRandom
 from privet.core.channel import InMemoryNetwork
-from privet.smpc.dealer import Dealer, Recipe
+from privet.smpc.dealer import Dealer
+from privet.smpc.recipes import Recipe
 from privet.smpc.session import PartySession
 
 SEQ = 1

@@ -23,7 +23,8 @@ from privet.smpc.bits import (
     plane_to_arith,
     plane_to_arith_plan,
 )
-from privet.smpc.dealer import Dealer, MaterialSource, dabits, wrap_masks
+from privet.smpc.dealer import Dealer, MaterialSource
+from privet.smpc.recipes import dabits, wrap_masks
 from privet.smpc.ring import from_signed, to_signed
 from privet.smpc.truncation import less_than_zero, less_than_zero_plan, truncate, truncation_plan
 

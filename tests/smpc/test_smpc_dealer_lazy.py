@@ -12,16 +12,8 @@ from privet.core.channel import InMemoryNetwork
 from privet.core.errors import ProtocolError
 from privet.core.random import SecureRandom
 from privet.smpc import InProcessCluster
-from privet.smpc.dealer import (
-    Dealer,
-    MaterialSource,
-    and_triples,
-    dabits,
-    receiver,
-    square_pairs,
-    triples,
-    wrap_masks,
-)
+from privet.smpc.dealer import Dealer, MaterialSource, receiver
+from privet.smpc.recipes import and_triples, dabits, square_pairs, triples, wrap_masks
 
 U64 = np.uint64
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from privet.smpc.dealer import Recipe, and_triples, square_pairs, triples
+from privet.smpc.recipes import Recipe, and_triples, square_pairs, triples
 from privet.smpc.ring import Ring, add, bilinear_sum, mul, sub
 from privet.smpc.session import PartySession
 

@@ -41,7 +41,7 @@ import numpy as np
 from privet.core.errors import ParameterError
 from privet.core.random import SecureRandom
 from privet.smpc.bitplanes import from_plane, to_planes
-from privet.smpc.dealer import Field, Recipe, dabits
+from privet.smpc.recipes import Field, Recipe, dabits
 from privet.smpc.ring import Ring, add, mul
 from privet.smpc.session import PartySession
 
@@ -149,7 +149,7 @@ def less_than_planes(
     """Return this party's XOR share of ``[c < r]`` as one bit plane (bit ``j``: element ``j``).
 
     ``r`` is given as bit planes (:func:`~privet.smpc.bitplanes.to_planes`), as the dealer
-    hands it out (:func:`~privet.smpc.dealer.wrap_masks` with ``planes=True``), so only the
+    hands it out (:func:`~privet.smpc.recipes.wrap_masks` with ``planes=True``), so only the
     public ``c`` is transposed here. With ``c`` public, ``r ↦ r ∧ ¬c`` and ``r ↦ ¬(r ⊕ c)``
     are GF(2)-affine and commute with the transposition: ``planes(g) = planes(r) ∧
     planes(¬c)``, ``planes(e) = ¬(planes(r) ⊕ planes(c))`` (the NOT and the public XOR by one

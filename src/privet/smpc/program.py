@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from privet.core.errors import ProtocolError
 from privet.smpc.beaver import bilinear_plan, square_plan
-from privet.smpc.dealer import Recipe
+from privet.smpc.recipes import Recipe
 from privet.smpc.ring import BILINEAR
 from privet.smpc.truncation import BIAS_BITS, MODES, TruncationMode, truncation_plan
 

@@ -35,7 +35,8 @@ from numpy.typing import NDArray
 from privet.core.channel import Channel, expect_arrays
 from privet.core.errors import ParameterError
 from privet.core.random import SecureRandom, resolve_rng
-from privet.smpc.dealer import MaterialSource, Recipe
+from privet.smpc.dealer import MaterialSource
+from privet.smpc.recipes import Recipe
 from privet.smpc.ring import Ring
 
 __all__ = ["PartySession"]

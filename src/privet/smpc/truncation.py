@@ -51,7 +51,7 @@ import numpy as np
 
 from privet.core.errors import ParameterError
 from privet.smpc.bits import less_than_plan, less_than_planes, plane_to_arith, plane_to_arith_plan
-from privet.smpc.dealer import Recipe, wrap_masks
+from privet.smpc.recipes import Recipe, wrap_masks
 from privet.smpc.ring import Ring, add, neg, sub
 from privet.smpc.session import PartySession
 
@@ -160,7 +160,7 @@ def truncate(
     if sess.leader:
         c_hi = np.asarray(np.right_shift(c, sh))
         np.subtract(c_hi, U64(1 << (BIAS_BITS - bits)), out=c_hi)
-    np.multiply(z, wrap["r_msb"], out=z)  # its shares mod 2^m suffice (dealer.wrap_masks)
+    np.multiply(z, wrap["r_msb"], out=z)  # its shares mod 2^m suffice (recipes.wrap_masks)
     np.subtract(z, wrap["r_hi"], out=z)
     if c_hi is not None:
         np.add(z, c_hi, out=z)

@@ -1,0 +1,211 @@
+"""Recipes of correlated randomness: what the dealer hands out for each protocol step.
+
+A :class:`Recipe` names its :class:`Field` objects in the order both the dealer and the
+parties draw them (:mod:`privet.smpc.dealer`), and says how the dealer computes the
+*derived* fields from the *random* ones: Beaver triples ``(a, b, c = op(a, b))`` for a
+bilinear map (Beaver 1991, "Efficient multiparty protocols using circuit randomization",
+CRYPTO '91, §2), square pairs, binary AND triples, daBits and the masks of truncation.
+
+Examples
+--------
+>>> [f.name for f in triples("mul", (3,), (3,), {}).fields]
+['a', 'b', 'c']
+>>> wrap_masks((4,), 16, with_low_bits=False).fields[2].dtype.__name__
+'uint16'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import numpy as np
+
+from privet.core.errors import ParameterError
+from privet.core.random import SecureRandom
+from privet.smpc.bitplanes import from_plane, plane_words, to_planes
+from privet.smpc.ring import Ring, bilinear, mul, output_shape
+
+__all__ = [
+    "Derive",
+    "Field",
+    "Recipe",
+    "and_triples",
+    "dabits",
+    "narrow_dtype",
+    "square_pairs",
+    "triples",
+    "wrap_masks",
+]
+
+U64: Final = np.uint64
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of correlated randomness.
+
+    Attributes
+    ----------
+    name
+        Its name in the recipe (``a``, ``c``, ``r_hi`` …).
+    shape
+        Its shape.
+    kind
+        ``"arith"`` (additive shares mod 2^64, or mod 2^w for a ``w``-bit ``dtype``) or
+        ``"xor"`` (XOR shares of words).
+    derived
+        ``False``: a random field, the sum/XOR of what every party draws. ``True``: computed
+        by the dealer; the receiver gets a correction.
+    dtype
+        ``uint64`` (default), or a narrower unsigned dtype for an additive field whose
+        shares are needed mod 2^w only.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    kind: Literal["arith", "xor"]
+    derived: bool
+    dtype: type[np.unsignedinteger[Any]] = np.uint64
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of one party's share, rounded up to whole words (the PRG draws words)."""
+        size = int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        return -(-size // 8) * 8
+
+
+def narrow_dtype(bits: int) -> type[np.unsignedinteger[Any]]:
+    """Return the smallest unsigned dtype of at least ``bits`` bits (8, 16, 32 or 64).
+
+    Examples
+    --------
+    >>> narrow_dtype(16).__name__, narrow_dtype(17).__name__
+    ('uint16', 'uint32')
+    """
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if bits <= np.dtype(dt).itemsize * 8:
+            return dt
+    return np.uint64
+
+
+Derive = Callable[[Mapping[str, Ring], SecureRandom], dict[str, Ring]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A request for correlated randomness: its fields, and how derived ones are computed.
+
+    ``derive(random_values, dealer_rng)`` maps the reconstructed random fields to the
+    derived ones (run by the dealer only).
+    """
+
+    name: str
+    fields: tuple[Field, ...]
+    derive: Derive
+
+
+def triples(
+    kind: str, x_shape: tuple[int, ...], y_shape: tuple[int, ...], params: Mapping[str, Any]
+) -> Recipe:
+    """Beaver triples for the bilinear map ``kind``: ``a``, ``b`` random, ``c = op(a, b)``."""
+    out = output_shape(kind, x_shape, y_shape, params)
+    frozen = dict(params)
+
+    def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
+        return {"c": bilinear(kind, v["a"], v["b"], frozen)}
+
+    return Recipe(
+        f"triple/{kind}",
+        (
+            Field("a", x_shape, "arith", False),
+            Field("b", y_shape, "arith", False),
+            Field("c", out, "arith", True),
+        ),
+        derive,
+    )
+
+
+def square_pairs(shape: tuple[int, ...]) -> Recipe:
+    """Square pairs: ``a`` random, ``c = a * a``."""
+
+    def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
+        return {"c": mul(v["a"], v["a"])}
+
+    return Recipe(
+        "square", (Field("a", shape, "arith", False), Field("c", shape, "arith", True)), derive
+    )
+
+
+def and_triples(shape: tuple[int, ...]) -> Recipe:
+    """Binary triples on 64-bit words: ``a``, ``b`` random, ``c = a & b`` (XOR-shared)."""
+
+    def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
+        return {"c": np.bitwise_and(v["a"], v["b"])}
+
+    return Recipe(
+        "and",
+        (
+            Field("a", shape, "xor", False),
+            Field("b", shape, "xor", False),
+            Field("c", shape, "xor", True),
+        ),
+        derive,
+    )
+
+
+def dabits(shape: tuple[int, ...], *, packed: bool = False) -> Recipe:
+    """daBits: a random bit ``β`` XOR-shared in ``bx``; ``ba`` its additive sharing.
+
+    ``β`` is the lsb of the word ``bx`` (``bx`` of ``shape``), or, when ``packed``, one bit
+    of the plane ``bx`` (``⌈n/64⌉`` words, bit ``j`` for element ``j``; see
+    :mod:`~privet.smpc.bitplanes`): the same random bits, drawn and opened 64 to a word.
+    """
+    n = int(np.prod(shape, dtype=np.int64))
+
+    def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
+        if packed:
+            return {"ba": from_plane(v["bx"], n).reshape(shape)}
+        return {"ba": np.bitwise_and(v["bx"], U64(1))}
+
+    bx = Field("bx", (plane_words(n),) if packed else shape, "xor", False)
+    return Recipe("dabit", (bx, Field("ba", shape, "arith", True)), derive)
+
+
+def wrap_masks(
+    shape: tuple[int, ...], bits: int, *, with_low_bits: bool, planes: bool = False
+) -> Recipe:
+    """Return masks for truncation by ``bits``.
+
+    ``r`` random; ``r >> bits``, ``r >> 63`` additively shared; and, when
+    ``with_low_bits``, ``r mod 2^bits`` XOR-shared (the edaBit of Escudero et al. 2020,
+    CRYPTO, §3, restricted to the low ``bits`` bits) in ``r_lo``: one word per element, or,
+    when ``planes``, transposed into ``bits`` bit planes of ``⌈n/64⌉`` words
+    (:func:`~privet.smpc.bitplanes.to_planes`; the dealer transposes once, so the parties
+    need not). A fixed bit permutation of a uniformly XOR-shared value is again one: each
+    party's view is the same as in word layout.
+    """
+    if not 1 <= bits <= 62:
+        raise ParameterError(f"truncation bits must be in 1..62, got {bits}")
+    low = U64((1 << bits) - 1)
+
+    def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
+        r = v["r"]
+        out = {"r_hi": np.right_shift(r, U64(bits)), "r_msb": np.right_shift(r, U64(63))}
+        # r_msb is only used times 2^(64-bits) (truncation.py): its shares mod 2^bits do
+        if with_low_bits:
+            lo = np.bitwise_and(r, low)
+            out["r_lo"] = to_planes(lo, bits) if planes else lo
+        return out
+
+    fields = [
+        Field("r", shape, "arith", False),
+        Field("r_hi", shape, "arith", True),
+        Field("r_msb", shape, "arith", True, narrow_dtype(bits)),
+    ]
+    if with_low_bits:
+        n = int(np.prod(shape, dtype=np.int64))
+        lo_shape = (bits, plane_words(n)) if planes else shape
+        fields.append(Field("r_lo", lo_shape, "xor", True))
+    return Recipe(f"wrap/{bits}", tuple(fields), derive)
