@@ -13,8 +13,8 @@ Adam lr 1e-2, 300 full-batch steps on all 1,797 digits / 16), shared by alice wi
 
 Timing: ``time_s`` is the driver's wall clock for the op, **dealer counted**: privet's dealer
 is a separate process that produces each op's correlated randomness on demand (when the op
-starts) and sends each request's corrections to one party (rotating over the parties), which
-reads them only when the protocol needs them (after its own work on the opened values), so
+starts) and sends its corrections to the last party, which reads them only when the
+protocol needs them (after its own work on the opened values), so
 the dealer's work overlaps the online round.
 ``dealer_time_s`` is the dealer's wall clock for the op (including the time its corrections
 wait to be read), ``dealer_cpu_s`` its CPU time (its own work), and ``online_time_s`` =
