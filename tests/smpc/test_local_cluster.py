@@ -57,6 +57,22 @@ def test_mul_and_matmul_are_correct(cluster: LocalCluster, data: np.random.Gener
     assert np.max(np.abs((sx + sy - 2.5).reveal() - (x + y - 2.5))) <= 2 * ULP
 
 
+def test_preprocessed_operations_split_offline_and_online_time(
+    cluster: LocalCluster, data: np.random.Generator
+) -> None:
+    x, y = data.uniform(-10, 10, 20000), data.uniform(-10, 10, 20000)
+    sx, sy = cluster.share(x), cluster.share(y)
+    cluster.reset_costs()
+    with cluster.preprocessing():  # the corrections wait at the party, received, over TLS
+        z = sx * sy
+        lt = sx < sy
+    for op in ("mul", "lt"):
+        row = cluster.cost_report()[op]
+        assert 0 < row.offline_seconds < row.seconds
+    assert np.max(np.abs(z.reveal() - x * y)) < 40 * ULP
+    assert np.array_equal(lt.reveal(), (x < y).astype(float))
+
+
 def test_compare_is_exact(cluster: LocalCluster, data: np.random.Generator) -> None:
     x = data.uniform(-100, 100, 4000)
     y = np.concatenate([data.uniform(-100, 100, 3998), [-100.0, 100.0]])

@@ -1,4 +1,5 @@
-"""Instructions are pipelined within one operation; results and errors are unchanged."""
+"""Instructions are pipelined within one operation, or run in an offline then an online phase
+(``preprocessing()``); results and errors are unchanged."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from privet.core.random import SecureRandom
-from privet.errors import ProtocolError
+from privet.errors import ParameterError, ProtocolError
 from privet.smpc import InProcessCluster, relu
 from privet.smpc.program import Instruction
 
@@ -58,3 +59,71 @@ def test_a_failure_inside_a_pipelined_operation_raises_its_root_cause() -> None:
             relu(x)
         with pytest.raises(ProtocolError, match="failed earlier"):
             x.reveal()
+
+
+def _who(cluster: InProcessCluster) -> list[tuple[str, str]]:
+    """Record (event, 'dealer' | 'party') for the driver's instruction sends and ack reads."""
+    ch: Any = cluster.driver._ch
+    dealer = ch.dealer
+    events: list[tuple[str, str]] = []
+    send, recv = ch.send, ch.recv
+
+    def spy_send(to: int, arrays: Any, *, tag: str) -> None:
+        if tag == "op":
+            events.append(("send", "dealer" if to == dealer else "party"))
+        send(to, arrays, tag=tag)
+
+    def spy_recv(frm: int, *, tag: str, timeout: float | None = None) -> Any:
+        if tag.startswith("ack/"):
+            events.append(("ack", "dealer" if frm == dealer else "party"))
+        return recv(frm, tag=tag, timeout=timeout)
+
+    ch.send, ch.recv = spy_send, spy_recv
+    return events
+
+
+def test_preprocessing_runs_the_dealer_first_then_the_parties() -> None:
+    values = np.array([-2.5, -0.25, 0.0, 0.5, 3.0])
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(3)) as cluster:
+        x = cluster.share(values)
+        events = _who(cluster)
+        with cluster.preprocessing():
+            y = relu(x)
+        dealer_done = max(i for i, e in enumerate(events) if e == ("ack", "dealer"))
+        first_party = min(i for i, e in enumerate(events) if e == ("send", "party"))
+        assert dealer_done < first_party  # every piece of material exists before the online phase
+        assert events.count(("send", "dealer")) == events.count(("ack", "dealer")) >= 2
+        row = cluster.cost_report()["relu"]
+        assert 0 < row.offline_seconds < row.seconds
+        assert row.online_seconds == pytest.approx(row.seconds - row.offline_seconds)
+        z = relu(x)  # outside: overlapped, no offline phase of its own
+        assert cluster.cost_report()["relu"].offline_seconds == row.offline_seconds
+        got, again = y.reveal(), z.reveal()
+    assert np.allclose(got, np.maximum(values, 0), atol=2**-15)
+    assert np.array_equal(got, again)
+
+
+def test_preprocessing_keeps_inputs_outputs_and_nesting_rules() -> None:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(4)) as cluster:
+        with cluster.preprocessing():
+            x = cluster.share(np.array([1.0, -3.0]))  # client I/O runs at once
+            y = (x * x).sum()
+            assert y.reveal() == pytest.approx(10.0, abs=1e-3)
+        with (
+            cluster.driver.op("outer"),
+            pytest.raises(ParameterError, match="outside"),
+            cluster.preprocessing(),
+        ):
+            pass
+
+
+def test_a_failure_in_the_online_phase_of_a_preprocessed_operation_is_its_root_cause() -> None:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(5)) as cluster:
+        x = cluster.share(np.array([1.0, -1.0]))
+
+        def broken(ins: Instruction) -> None:
+            raise ProtocolError("injected failure in ltz")
+
+        cluster._parties[0]._ops["ltz"] = broken
+        with cluster.preprocessing(), pytest.raises(ProtocolError, match="injected failure"):
+            relu(x)

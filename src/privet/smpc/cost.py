@@ -9,6 +9,8 @@ charged to it (the outermost operation wins, so ``relu`` includes its comparison
 * ``dealer_bytes``: what the dealer sent (offline material: corrections and seeds);
 * ``rounds``: communication rounds, the maximum over parties, summed over instructions;
 * ``seconds``: the driver's wall clock;
+* ``offline_seconds``: of those, the offline phase (the dealer producing the material), for
+  operations run inside ``preprocessing()``; 0 otherwise, when the phases overlap;
 * ``elements``: output elements produced, so ``bytes_sent / elements`` is the cost per element.
 
 Examples
@@ -33,7 +35,7 @@ class OpCost:
 
     Attributes
     ----------
-    calls, bytes_sent, dealer_bytes, rounds, messages, elements, seconds
+    calls, bytes_sent, dealer_bytes, rounds, messages, elements, seconds, offline_seconds
         See :mod:`privet.smpc.cost`.
     """
 
@@ -44,6 +46,12 @@ class OpCost:
     messages: int = 0
     elements: int = 0
     seconds: float = 0.0
+    offline_seconds: float = 0.0
+
+    @property
+    def online_seconds(self) -> float:
+        """``seconds - offline_seconds``: the online phase when preprocessed."""
+        return self.seconds - self.offline_seconds
 
     @property
     def bytes_per_element(self) -> float:
@@ -77,6 +85,7 @@ class CostReport:
         messages: int = 0,
         elements: int = 0,
         seconds: float = 0.0,
+        offline_seconds: float = 0.0,
     ) -> None:
         """Add the cost of ``calls`` calls of ``op``."""
         row = self._rows.setdefault(op, OpCost())
@@ -87,6 +96,7 @@ class CostReport:
         row.messages += messages
         row.elements += elements
         row.seconds += seconds
+        row.offline_seconds += offline_seconds
 
     def __getitem__(self, op: str) -> OpCost:
         return self._rows[op]
@@ -117,14 +127,14 @@ class CostReport:
         """Return the report as a fixed-width text table."""
         head = (
             f"{'op':<12}{'calls':>7}{'bytes':>14}{'B/elem':>10}{'rounds':>8}"
-            f"{'dealer B':>12}{'s':>9}"
+            f"{'dealer B':>12}{'s':>9}{'offline s':>11}"
         )
         lines = [head]
         for op in self:
             r = self._rows[op]
             lines.append(
                 f"{op:<12}{r.calls:>7}{r.bytes_sent:>14}{r.bytes_per_element:>10.1f}"
-                f"{r.rounds:>8}{r.dealer_bytes:>12}{r.seconds:>9.3f}"
+                f"{r.rounds:>8}{r.dealer_bytes:>12}{r.seconds:>9.3f}{r.offline_seconds:>11.3f}"
             )
         return "\n".join(lines)
 

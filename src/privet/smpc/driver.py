@@ -10,7 +10,13 @@ operation ends (or before any input or output), so a runtime starts the next ins
 soon as it finishes one, and the dealer prepares the next instruction's material while the
 parties still compute. The runtimes execute instructions in order, so the result is the
 same; an operation still returns only after every endpoint has acknowledged all of its
-instructions, and an error anywhere is raised then, with its root cause. Inputs are shared by
+instructions, and an error anywhere is raised then, with its root cause.
+
+Inside :meth:`Driver.preprocessing` an operation instead runs in two phases: the dealer gets
+every instruction first and the driver waits until it has produced all their material (the
+*offline* phase: the corrections wait, received, at the parties), and only then do the
+parties get the instructions (the *online* phase). The cost report then splits the time:
+``offline_seconds`` of the ``seconds``. Inputs are shared by
 a *client* endpoint (the driver itself, or a named one such as Bob): the client encodes,
 splits with its own generator and sends one share per party. A result is opened to one
 client only: the parties send their shares to that endpoint and nobody else.
@@ -69,6 +75,7 @@ class _Pending:
     rounds: int = 0
     messages: int = 0
     elements: int = 0
+    offline_seconds: float = 0.0
 
 
 class Driver:
@@ -118,6 +125,10 @@ class Driver:
         self._costs = CostReport()
         self._pending: _Pending | None = None
         self._inflight: list[tuple[int, list[int]]] = []  # (seq, targets) not yet acknowledged
+        self._preprocess = False
+        self._offline: list[tuple[int, list[int]]] = []  # sent to the dealer only, so far
+        self._deferred: list[tuple[list[NDArray[Any]], int]] = []  # (message, seq) for parties
+        self._offline_t0 = 0.0
         self._failed: PrivetError | None = None
         self._closed = False
 
@@ -194,10 +205,12 @@ class Driver:
             yield pending
             self._collect()
         except BaseException:
-            if self._inflight and self._failed is None:
+            if (self._inflight or self._offline) and self._failed is None:
                 with suppress(PrivetError):  # the first error is the one raised
                     self._collect()
             self._inflight.clear()
+            self._offline.clear()
+            self._deferred.clear()
             raise
         finally:
             self._pending = None
@@ -209,7 +222,24 @@ class Driver:
                 messages=pending.messages,
                 elements=pending.elements,
                 seconds=time.perf_counter() - t0,
+                offline_seconds=pending.offline_seconds,
             )
+
+    @contextmanager
+    def preprocessing(self) -> Iterator[None]:
+        """Run each operation inside as an offline phase, then an online phase.
+
+        The dealer produces the material of all of an operation's instructions before any
+        party starts (module docstring), so ``seconds - offline_seconds`` in the cost report
+        is the online phase alone. Slower in total than the default, which overlaps the two.
+        """
+        if self._pending is not None:
+            raise ParameterError("preprocessing() must be entered outside any operation")
+        self._preprocess = True
+        try:
+            yield
+        finally:
+            self._preprocess = False
 
     def release(self, reg: int) -> None:
         """Mark a register as no longer needed (sent with the next instruction)."""
@@ -252,6 +282,9 @@ class Driver:
         msg = encode(seq, op, args, consts, free)
         if dealer is None:
             dealer = bool(plan(decode(msg)))
+        if self._preprocess and io is None and self._pending is not None:
+            self._defer(seq, msg, dealer=dealer)
+            return
         # the dealer first: it starts on the material while the parties get theirs
         targets = ([self._dealer_id] if dealer else []) + list(range(self.parties))
         self._inflight.append((seq, targets))
@@ -266,12 +299,52 @@ class Driver:
         if first is not None or io is not None or self._pending is None:
             self._collect(first)
 
+    def _defer(self, seq: int, msg: list[NDArray[Any]], *, dealer: bool) -> None:
+        """Preprocessing: send to the dealer now, to the parties when the offline phase ends."""
+        if not self._offline and not self._deferred:
+            self._offline_t0 = time.perf_counter()
+        self._deferred.append((msg, seq))
+        if dealer:
+            self._offline.append((seq, [self._dealer_id]))
+            try:
+                self._ch.send(self._dealer_id, msg, tag="op")
+            except PrivetError as exc:
+                self._collect(exc)
+
+    def _go_online(self) -> None:
+        """End the offline phase: wait for the dealer's acks, then send the parties theirs."""
+        offline, self._offline = self._offline, []
+        deferred, self._deferred = self._deferred, []
+        self._inflight.extend(offline)
+        self._drain()  # the dealer's acknowledgements: its material has been sent
+        if self._pending is not None:
+            self._pending.offline_seconds += time.perf_counter() - self._offline_t0
+        for msg, seq in deferred:
+            targets = list(range(self.parties))
+            self._inflight.append((seq, targets))
+            for t in targets:
+                try:
+                    self._ch.send(t, msg, tag="op")
+                except PrivetError as exc:
+                    self._drain(exc)
+
     def _collect(self, first: PrivetError | None = None) -> None:
         """Collect the acknowledgements of every instruction in flight, oldest first.
 
-        Raises the root cause of the first failure (``first``: one met while sending) after
-        reading every acknowledgement that can still arrive.
+        A preprocessed operation first ends its offline phase (:meth:`_go_online`). Raises
+        the root cause of the first failure (``first``: one met while sending) after reading
+        every acknowledgement that can still arrive.
         """
+        if first is None and (self._offline or self._deferred):
+            self._go_online()
+        else:  # failing: still read what the dealer says, for the root cause
+            self._inflight[:0] = self._offline
+        self._offline.clear()
+        self._deferred.clear()
+        self._drain(first)
+
+    def _drain(self, first: PrivetError | None = None) -> None:
+        """Read the acknowledgements of the instructions in flight (see :meth:`_collect`)."""
         pending = self._pending
         inflight, self._inflight = self._inflight, []
         down: set[int] = set()  # endpoints that failed: a runtime stops after its error

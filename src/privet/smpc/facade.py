@@ -7,6 +7,7 @@ a user calls (``share``, ``from_torch``, ``cost_report`` …) is this one class 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from numpy.typing import ArrayLike
@@ -83,6 +84,26 @@ class DriverFacade:
         from privet.smpc.model import from_torch
 
         return from_torch(self.driver, module, owner=owner)
+
+    def preprocessing(self) -> AbstractContextManager[None]:
+        """Run each operation inside as an offline phase, then an online one.
+
+        The dealer first produces all of an operation's correlated randomness; only then do
+        the parties start. The cost report's ``offline_seconds`` / ``online_seconds`` split
+        the time (see :meth:`privet.smpc.driver.Driver.preprocessing`).
+
+        Examples
+        --------
+        >>> from privet.smpc import InProcessCluster
+        >>> with InProcessCluster(parties=2) as cluster:
+        ...     x = cluster.share([1.5, -2.0])
+        ...     with cluster.preprocessing():
+        ...         y = x * x
+        ...     row = cluster.cost_report()["mul"]
+        ...     print(y.reveal(), row.offline_seconds > 0, row.online_seconds > 0)
+        [2.25 4.  ] True True
+        """
+        return self.driver.preprocessing()
 
     def cost_report(self) -> CostReport:
         """Return the per-operation costs recorded so far."""
