@@ -86,6 +86,15 @@ COMPARISONS: dict[str, list[tuple[str, str]]] = {
             for op in ("mul", "lt", "matmul", "relu")
             for k in ("time_s", "total_bytes", "rounds_party")
         ],
+        # privet's online phase alone (measured under preprocessing()) and its SecureML
+        # truncation, the one CrypTen uses, against CrypTen's TFP times (online only)
+        *[(f"{op}.online_time_s", f"{op}.time_s") for op in ("mul", "lt", "matmul", "relu")],
+        *[
+            (f"local_truncation.{op}.{k}", f"{op}.time_s")
+            for op in ("mul", "matmul")
+            for k in ("time_s", "online_time_s")
+        ],
+        ("inference.forward_online_s", "inference.forward_s"),
         ("mul.max_abs_err", "mul.max_abs_err"),
         ("lt.mismatches", "lt.mismatches"),
         ("matmul.max_abs_err", "matmul.max_abs_err"),
@@ -175,7 +184,7 @@ def main() -> int:
         print(json.dumps({"workload": name, "comparison": rows}, separators=(",", ":")))
         for row in rows:
             print(
-                f"{name:16s} {row['cell']:28s} privet={row['privet']!s:12.12s} "
+                f"{name:16s} {row['cell']:34s} privet={row['privet']!s:12.12s} "
                 f"peer={row['peer']!s:12.12s} ratio={row['ratio_privet_over_peer']}",
                 file=sys.stderr,
             )
