@@ -16,7 +16,6 @@ from privet.smpc import reconstruct_additive, reconstruct_xor, share_additive, s
 from privet.smpc.bitplanes import from_plane, plane_words, to_planes
 from privet.smpc.bits import (
     and_fan,
-    fan_triples,
     less_than_plan,
     less_than_planes,
     less_than_public,
@@ -24,7 +23,7 @@ from privet.smpc.bits import (
     plane_to_arith_plan,
 )
 from privet.smpc.dealer import Dealer, MaterialSource
-from privet.smpc.recipes import dabits, wrap_masks
+from privet.smpc.recipes import dabits, fan_triples, wrap_masks
 from privet.smpc.ring import from_signed, to_signed
 from privet.smpc.truncation import less_than_zero, less_than_zero_plan, truncate, truncation_plan
 

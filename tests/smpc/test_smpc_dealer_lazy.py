@@ -13,7 +13,7 @@ from privet.core.errors import ProtocolError
 from privet.core.random import SecureRandom
 from privet.smpc import InProcessCluster
 from privet.smpc.dealer import Dealer, MaterialSource, receiver
-from privet.smpc.recipes import and_triples, dabits, square_pairs, triples, wrap_masks
+from privet.smpc.recipes import dabits, fan_triples, square_pairs, triples, wrap_masks
 
 U64 = np.uint64
 
@@ -32,7 +32,7 @@ def _plan(n: int) -> list:
     return [
         triples("mul", (n,), (n,), {}),
         wrap_masks((n,), 16, with_low_bits=True),
-        and_triples((2, n)),
+        fan_triples((2, n), 2),
         dabits((n,)),
         square_pairs((n,)),
     ]
@@ -75,7 +75,7 @@ def test_lazy_corrections_in_any_reading_order(parties: int) -> None:
         assert np.array_equal(_xor([m[1]["r_lo"] for m in mats]), r & U64(0xFFFF))
         ax = _xor([m[2]["a"] for m in mats])
         bx = _xor([m[2]["b"] for m in mats])
-        assert np.array_equal(_xor([m[2]["c"] for m in mats]), ax & bx)
+        assert np.array_equal(_xor([m[2]["c"] for m in mats]), ax[None] & bx)  # c_j = a ∧ b_j
         bit = _xor([m[3]["bx"] for m in mats]) & U64(1)
         assert np.array_equal(_sum([m[3]["ba"] for m in mats]), bit)
         assert sorted(mats[-1][1]) == ["r", "r_hi", "r_lo", "r_msb"]

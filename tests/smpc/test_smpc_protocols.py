@@ -14,10 +14,8 @@ from smpc_harness import run_protocol
 
 from privet.core import SecureRandom
 from privet.errors import ParameterError, ProtocolError
-from privet.smpc import reconstruct_additive, reconstruct_xor, share_additive, share_xor
+from privet.smpc import reconstruct_additive, share_additive, share_xor
 from privet.smpc.beaver import (
-    and_plan,
-    and_words,
     beaver_bilinear,
     beaver_square,
     bilinear_plan,
@@ -97,17 +95,6 @@ def test_beaver_mul_sends_four_ring_elements_per_product_for_two_parties() -> No
     total = sent[0]["bytes_sent"] + sent[1]["bytes_sent"]
     assert total == 4 * 8 * m  # d and e from each of the 2 parties
     assert sent[0]["rounds"] == sent[1]["rounds"] == 1
-
-
-@pytest.mark.parametrize("n", [2, 3])
-def test_and_words_is_exact(n: int) -> None:
-    g = np.random.default_rng(2)
-    x = g.integers(0, 2**63, 40, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    y = g.integers(0, 2**63, 40, dtype=np.uint64)
-    sx = share_xor(x, parties=n, rng=SecureRandom.seeded(3))
-    sy = share_xor(y, parties=n, rng=SecureRandom.seeded(4))
-    outs = run_protocol(n, lambda s, i, m: and_words(s, sx[i], sy[i], m[0]), and_plan((40,)))
-    assert np.array_equal(reconstruct_xor(outs), x & y)
 
 
 @pytest.mark.parametrize("n", [2, 3])

@@ -15,7 +15,7 @@ and an elementwise product, **4 ring elements per multiplication** (2 per party)
 A square uses a pair ``(a, a²)`` and opens only ``d``: 2 ring elements for 2 parties.
 
 On 64-bit words, the same identity with XOR for + and AND for × multiplies bits
-(GMW-style AND gates with binary triples): :func:`and_words`.
+(GMW-style AND gates with binary triples): :func:`privet.smpc.bits.and_fan`.
 
 Examples
 --------
@@ -31,13 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from privet.smpc.recipes import Recipe, and_triples, square_pairs, triples
+from privet.smpc.recipes import Recipe, square_pairs, triples
 from privet.smpc.ring import Ring, add, bilinear_sum, mul, sub
 from privet.smpc.session import PartySession
 
 __all__ = [
-    "and_plan",
-    "and_words",
     "beaver_bilinear",
     "beaver_square",
     "bilinear_plan",
@@ -110,19 +108,3 @@ def beaver_square(sess: PartySession, x: Ring, material: Mapping[str, Ring]) -> 
     if sess.leader:
         z = add(z, mul(d, d))
     return add(z, material["c"])  # c last: its receiver waits for the dealer only now
-
-
-def and_plan(shape: tuple[int, ...]) -> list[Recipe]:
-    """Return the dealer material for one batch of word-wise ANDs: one binary triple."""
-    return [and_triples(shape)]
-
-
-def and_words(sess: PartySession, x: Ring, y: Ring, material: Mapping[str, Ring]) -> Ring:
-    """Return this party's XOR share of ``x & y`` (64 AND gates per word, one round)."""
-    a, b = material["a"], material["b"]
-    d, e = sess.open_xor([np.bitwise_xor(x, a), np.bitwise_xor(y, b)], step="and")
-    z = np.bitwise_xor(np.bitwise_and(d, b), np.bitwise_and(e, a))
-    if sess.leader:
-        np.bitwise_xor(z, np.bitwise_and(d, e), out=z)
-    np.bitwise_xor(z, material["c"], out=z)  # c last: its receiver waits for it only now
-    return np.asarray(z, dtype=np.uint64)

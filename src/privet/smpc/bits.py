@@ -39,9 +39,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from privet.core.errors import ParameterError
-from privet.core.random import SecureRandom
 from privet.smpc.bitplanes import from_plane, to_planes
-from privet.smpc.recipes import Field, Recipe, dabits
+from privet.smpc.recipes import Recipe, dabits, fan_triples
 from privet.smpc.ring import Ring, add, mul
 from privet.smpc.session import PartySession
 
@@ -49,7 +48,6 @@ __all__ = [
     "and_fan",
     "bit_to_arith",
     "bit_to_arith_plan",
-    "fan_triples",
     "less_than_plan",
     "less_than_planes",
     "less_than_public",
@@ -72,37 +70,6 @@ def _geometry(shape: tuple[int, ...], bits: int) -> tuple[int, int, int]:
     n = int(np.prod(shape, dtype=np.int64))
     depth = levels(bits)
     return n, depth, -(-n // 64)
-
-
-def fan_triples(shape: tuple[int, ...], fan: int) -> Recipe:
-    """Binary triples with a shared first factor: ``a``, ``b`` random, ``c_j = a ∧ b_j``.
-
-    ``a`` has ``shape``; ``b`` and ``c`` have ``(fan, *shape)``. This is the Beaver triple
-    (Beaver 1991, CRYPTO '91, §2, in the bilinear form of :mod:`privet.smpc.beaver`) of the
-    GF(2)-bilinear map ``(x, y) ↦ (x ∧ y_j)_j``, as a matmul triple serves every product that
-    shares a row: ``x ⊕ a`` is opened once for the ``fan`` products. Every opened value is
-    still one secret under its own fresh uniform pad (``a`` and each ``b_j`` independent, used
-    once), so the transcript is simulated as for ``fan`` separate triples.
-
-    Examples
-    --------
-    >>> [f.shape for f in fan_triples((3,), 2).fields]
-    [(3,), (2, 3), (2, 3)]
-    """
-    out = (fan, *shape)
-
-    def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
-        return {"c": np.bitwise_and(v["a"][None], v["b"])}
-
-    return Recipe(
-        f"and/fan{fan}",
-        (
-            Field("a", shape, "xor", False),
-            Field("b", out, "xor", False),
-            Field("c", out, "xor", True),
-        ),
-        derive,
-    )
 
 
 def and_fan(sess: PartySession, x: Ring, ys: Ring, material: Mapping[str, Ring]) -> Ring:

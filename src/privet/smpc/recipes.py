@@ -4,7 +4,8 @@ A :class:`Recipe` names its :class:`Field` objects in the order both the dealer 
 parties draw them (:mod:`privet.smpc.dealer`), and says how the dealer computes the
 *derived* fields from the *random* ones: Beaver triples ``(a, b, c = op(a, b))`` for a
 bilinear map (Beaver 1991, "Efficient multiparty protocols using circuit randomization",
-CRYPTO '91, §2), square pairs, binary AND triples, daBits and the masks of truncation.
+CRYPTO '91, §2), square pairs, binary AND triples (with a shared first factor), daBits
+and the masks of truncation.
 
 Examples
 --------
@@ -31,8 +32,8 @@ __all__ = [
     "Derive",
     "Field",
     "Recipe",
-    "and_triples",
     "dabits",
+    "fan_triples",
     "narrow_dtype",
     "square_pairs",
     "triples",
@@ -138,18 +139,33 @@ def square_pairs(shape: tuple[int, ...]) -> Recipe:
     )
 
 
-def and_triples(shape: tuple[int, ...]) -> Recipe:
-    """Binary triples on 64-bit words: ``a``, ``b`` random, ``c = a & b`` (XOR-shared)."""
+def fan_triples(shape: tuple[int, ...], fan: int) -> Recipe:
+    """Binary triples with a shared first factor: ``a``, ``b`` random, ``c_j = a ∧ b_j``.
+
+    ``a`` has ``shape``; ``b`` and ``c`` have ``(fan, *shape)``. This is the Beaver triple
+    (Beaver 1991, CRYPTO '91, §2, in the bilinear form of :mod:`privet.smpc.beaver`; used
+    by :func:`privet.smpc.bits.and_fan`) of the
+    GF(2)-bilinear map ``(x, y) ↦ (x ∧ y_j)_j``, as a matmul triple serves every product that
+    shares a row: ``x ⊕ a`` is opened once for the ``fan`` products. Every opened value is
+    still one secret under its own fresh uniform pad (``a`` and each ``b_j`` independent, used
+    once), so the transcript is simulated as for ``fan`` separate triples.
+
+    Examples
+    --------
+    >>> [f.shape for f in fan_triples((3,), 2).fields]
+    [(3,), (2, 3), (2, 3)]
+    """
+    out = (fan, *shape)
 
     def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
-        return {"c": np.bitwise_and(v["a"], v["b"])}
+        return {"c": np.bitwise_and(v["a"][None], v["b"])}
 
     return Recipe(
-        "and",
+        f"and/fan{fan}",
         (
             Field("a", shape, "xor", False),
-            Field("b", shape, "xor", False),
-            Field("c", shape, "xor", True),
+            Field("b", out, "xor", False),
+            Field("c", out, "xor", True),
         ),
         derive,
     )
