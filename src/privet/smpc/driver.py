@@ -231,7 +231,9 @@ class Driver:
 
         The dealer produces the material of all of an operation's instructions before any
         party starts (module docstring), so ``seconds - offline_seconds`` in the cost report
-        is the online phase alone. Slower in total than the default, which overlaps the two.
+        is the online phase alone. Slower in total than the default, which overlaps the two,
+        and the last party holds all of an operation's corrections in memory until its online
+        phase (over TLS, at most twice the channel's ``max_bytes``).
         """
         if self._pending is not None:
             raise ParameterError("preprocessing() must be entered outside any operation")
