@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from privet.core.channel import DEFAULT_TIMEOUT, ChannelStats, InMemoryNetwork
@@ -124,18 +123,7 @@ class InProcessCluster(DriverFacade):
             self.close()
             raise
 
-    # -- context management --------------------------------------------------------------
-
-    def __enter__(self) -> InProcessCluster:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    # -- life cycle (the with-block comes from DriverFacade) -------------------------------
 
     def close(self) -> None:
         """Stop the runtimes and close the network (idempotent)."""

@@ -8,7 +8,8 @@ a user calls (``share``, ``from_torch``, ``cost_report`` …) is this one class 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from numpy.typing import ArrayLike
 
@@ -24,9 +25,27 @@ __all__ = ["DriverFacade"]
 
 
 class DriverFacade:
-    """The user API every cluster shares: sharing, models, costs, over its :class:`Driver`."""
+    """The user API every cluster shares: sharing, models, costs, over its :class:`Driver`.
+
+    A cluster is a context manager: leaving the ``with`` block calls its :meth:`close`.
+    """
 
     _driver: Driver | None
+
+    def close(self) -> None:
+        """Stop the parties and release the cluster (each cluster defines how)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     @property
     def driver(self) -> Driver:

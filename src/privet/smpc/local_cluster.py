@@ -46,7 +46,6 @@ import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -302,17 +301,6 @@ class LocalCluster(DriverFacade):
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def __enter__(self) -> LocalCluster:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         """Stop the runtimes, wait for the processes, delete the keys (idempotent)."""
         if self._closed:
@@ -425,17 +413,6 @@ class RemoteCluster(DriverFacade):
         except BaseException:
             self._channel.abort("the driver failed to start")
             raise
-
-    def __enter__(self) -> RemoteCluster:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the remote runtimes (they exit) and close the driver's links (idempotent)."""
