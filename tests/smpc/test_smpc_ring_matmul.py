@@ -1,4 +1,8 @@
-"""The exact ring matmul over float64 limbs equals numpy's uint64 matmul, bit for bit."""
+"""The exact ring matmul equals numpy's uint64 matmul, bit for bit, under either engine.
+
+Every test runs twice: with the float64 limbs forced and with the int8 byte-digit engine
+allowed (it takes the products big enough for it; :mod:`test_smpc_bytemm` tests it alone).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from privet.core.errors import ParameterError
-from privet.smpc import limbs, ring
+from privet.smpc import bytemm, limbs, ring
 
 U64 = np.uint64
 EDGES = [0, 1, 2, 2**21 - 1, 2**21, 2**22 - 1, 2**22, 2**43, 2**63 - 1, 2**63, 2**64 - 1]
+
+
+@pytest.fixture(autouse=True, params=["float64", "int8"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, request.param)
+    return str(request.param)
 
 
 def _reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:

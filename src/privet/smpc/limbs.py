@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import numpy as np
@@ -24,7 +25,7 @@ from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError
 
-__all__ = ["SMALL_MATMUL", "Pair", "demote", "limb_matmul_sum", "promote", "work"]
+__all__ = ["SMALL_MATMUL", "Pair", "demote", "limb_matmul_sum", "promote", "sum_chunks", "work"]
 
 Ring = NDArray[np.uint64]
 U64: Final = np.uint64
@@ -183,9 +184,24 @@ def limb_matmul_sum(pairs: list[Pair]) -> Ring:
     computed exactly by ``_limb_chunk`` (or ``_limb_chunk_narrow`` for at most
     ``_NARROW_N`` output columns), and the chunk results are added mod 2^64.
     """
-    k_all = sum(a.shape[-1] for a, _ in pairs)
     limb_chunk = _limb_chunk_narrow if pairs[0][1].shape[-1] <= _NARROW_N else _limb_chunk
-    count = -(-k_all // _LIMB_K_MAX)
+    return sum_chunks(pairs, _LIMB_K_MAX, limb_chunk)
+
+
+def sum_chunks(pairs: list[Pair], k_max: int, engine: Callable[[list[Pair]], Ring]) -> Ring:
+    """Return ``Σ engine(chunk)`` mod 2^64 over the fused inner dimension cut into chunks.
+
+    The pairs act as one product over their concatenated inner dimension; it is cut into
+    near-equal chunks of at most ``k_max`` terms (a pair may straddle two), each a list of
+    ``(a[..., lo:hi], b[..., lo:hi, :])`` handed to ``engine``.
+
+    Raises
+    ------
+    ParameterError
+        If the inner dimension is empty.
+    """
+    k_all = sum(a.shape[-1] for a, _ in pairs)
+    count = max(1, -(-k_all // k_max))
     room = -(-k_all // count)
     out: Ring | None = None
     chunk: list[Pair] = []
@@ -198,13 +214,13 @@ def limb_matmul_sum(pairs: list[Pair]) -> Ring:
             lo += take
             free -= take
             if free == 0:
-                part = limb_chunk(chunk)
+                part = engine(chunk)
                 out = part if out is None else np.add(out, part, out=out)
                 chunk, free = [], room
     if chunk:
-        part = limb_chunk(chunk)
+        part = engine(chunk)
         out = part if out is None else np.add(out, part, out=out)
-    if out is None:  # pragma: no cover - the callers pass k_all > 0
+    if out is None:
         raise ParameterError("empty inner dimension")
     return out
 

@@ -33,7 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError
-from privet.smpc.limbs import SMALL_MATMUL, demote, limb_matmul_sum, promote, work
+from privet.smpc import bytemm
+from privet.smpc.limbs import SMALL_MATMUL, Pair, demote, limb_matmul_sum, promote, work
 
 __all__ = [
     "BILINEAR",
@@ -89,13 +90,21 @@ def mul(a: RingLike, b: RingLike) -> Ring:
     return np.asarray(np.multiply(a, b, dtype=U64))
 
 
+def _exact_sum(pairs: list[Pair]) -> Ring:
+    """Return ``Σ a @ b`` mod 2^64 by the int8 engine where it is on and pays, else limbs."""
+    if bytemm.fits(pairs) and bytemm.enabled():
+        return bytemm.byte_matmul_sum(pairs)
+    return limb_matmul_sum(pairs)
+
+
 def matmul(a: Ring, b: Ring) -> Ring:
     """Return ``a @ b`` mod 2^64 (``numpy.matmul`` semantics), exactly.
 
     numpy's integer ``matmul`` has no BLAS path; large products are instead computed from
-    five float64 BLAS products of 21/22-bit limbs, every one exact (the bounds are in
-    :mod:`privet.smpc.limbs`), and recombined mod 2^64. The result is bit-for-bit numpy's ``uint64``
-    matmul, batched and broadcast shapes and 1-D operands included.
+    five float64 BLAS products of 21/22-bit limbs (:mod:`privet.smpc.limbs`) or, on CPUs with
+    AMX, from int8 GEMMs of byte digits (:mod:`privet.smpc.bytemm`), every one exact (the
+    bounds are in those modules), and recombined mod 2^64. The result is bit-for-bit numpy's
+    ``uint64`` matmul, batched and broadcast shapes and 1-D operands included.
 
     Examples
     --------
@@ -111,7 +120,7 @@ def matmul(a: Ring, b: Ring) -> Ring:
     if work(a, b) < SMALL_MATMUL:
         return np.asarray(np.matmul(a, b, dtype=U64))
     a2, b2 = promote(a, b)
-    return demote(limb_matmul_sum([(a2, b2)]), a.ndim, b.ndim)
+    return demote(_exact_sum([(a2, b2)]), a.ndim, b.ndim)
 
 
 def matmul_sum(pairs: Sequence[tuple[Ring, Ring]]) -> Ring:
@@ -161,7 +170,7 @@ def matmul_sum(pairs: Sequence[tuple[Ring, Ring]]) -> Ring:
     same_ndim = all(a.ndim == a_nd and b.ndim == b_nd for a, b in items)
     total = sum(work(a, b) for a, b in live)
     if len(live) > 1 and same_ndim and len(a_lead) == len(b_lead) == 1 and total >= SMALL_MATMUL:
-        return demote(limb_matmul_sum(live), a_nd, b_nd)
+        return demote(_exact_sum(live), a_nd, b_nd)
     out = np.zeros(shapes[0], dtype=U64)
     for a, b in items:
         np.add(out, matmul(a, b), out=out)

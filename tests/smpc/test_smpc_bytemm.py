@@ -1,0 +1,119 @@
+"""The int8 byte-digit engine computes Z_2^64 matrix products exactly, on any CPU.
+
+AMX makes it fast; correctness does not depend on it (oneDNN falls back to other int8
+kernels), so these tests run everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from privet.core.errors import ParameterError
+from privet.smpc import bytemm, ring
+
+U64 = np.uint64
+# bytes 0x00 and 0xff are the extreme digits -128 and +127; 0x80 is digit 0
+EDGES = [0, 1, 2**64 - 1, 2**63, 2**63 - 1, 0x8080808080808080, 0x7F7F7F7F7F7F7F7F, 255, 2**56]
+_words = st.one_of(st.sampled_from(EDGES), st.integers(0, 2**64 - 1))
+
+
+def _reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.matmul(a, b, dtype=U64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dims=st.tuples(st.integers(1, 20), st.integers(1, 300), st.integers(1, 20)),
+    data=st.data(),
+)
+def test_byte_engine_matches_integer_matmul(
+    dims: tuple[int, int, int], data: st.DataObject
+) -> None:
+    m, k, n = dims
+    a = data.draw(hnp.arrays(U64, (m, k), elements=_words))
+    b = data.draw(hnp.arrays(U64, (k, n), elements=_words))
+    assert np.array_equal(bytemm.byte_matmul_sum([(a, b)]), _reference(a, b))
+
+
+def test_fused_pairs_batched_rows_and_strided_operands() -> None:
+    rng = np.random.default_rng(11)
+    words = lambda *s: rng.integers(0, 2**64, size=s, dtype=U64, endpoint=False)  # noqa: E731
+    a1 = words(3, 4, 150)[..., 20:120]  # sliced along k: last axis contiguous, rows not
+    a2 = words(3, 4, 60)
+    b1 = words(30, 100).T  # transposed: not C-contiguous
+    b2 = words(60, 30)
+    out = bytemm.byte_matmul_sum([(a1, b1), (a2, b2)])
+    assert out.shape == (3, 4, 30)
+    assert np.array_equal(out, _reference(a1, b1) + _reference(a2, b2))
+
+
+def test_worst_case_digits_at_the_chunk_bound_are_exact() -> None:
+    # a zero word has every digit at -128: the largest |term| 2^14 in every GEMM, and with
+    # three chunks of K_MAX terms the largest int32 partial sums the proof allows
+    k = 3 * bytemm.K_MAX
+    a = np.zeros((2, k), dtype=U64)
+    b = np.zeros((k, 3), dtype=U64)
+    assert not bytemm.byte_matmul_sum([(a, b)]).any()
+    ones = np.full((2, k), 2**64 - 1, dtype=U64)  # digits +127
+    assert np.array_equal(bytemm.byte_matmul_sum([(ones, ones.T)]), _reference(ones, ones.T))
+
+
+def test_the_int32_bound_matters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the proof needs 8 K 2^14 < 2^31. Overflow of D_s is invisible mod 2^64 when s >= 4
+    # (it is shifted by 8 s >= 32 bits), so 2^15 terms, where D_3 reaches 2^31, are the
+    # first chunk size that must give a wrong answer
+    assert 8 * bytemm.K_MAX * 2**14 < 2**31
+    monkeypatch.setattr(bytemm, "K_MAX", 2**15)
+    a = np.zeros((2, 2**15), dtype=U64)
+    assert bytemm.byte_matmul_sum([(a, a.T)]).any()  # wrong: the real product is 0
+
+
+def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "float64")
+    assert not bytemm.enabled()
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, " INT8 ")
+    assert bytemm.enabled()
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "auto")
+    assert bytemm.enabled() == bytemm._auto()
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "gpu")
+    with pytest.raises(ParameterError, match=r"PRIVET_SMPC_MATMUL='gpu'.*auto, int8 or float64"):
+        bytemm.enabled()
+
+
+def test_ring_matmul_sends_big_products_to_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    engine = bytemm.byte_matmul_sum
+
+    def spy(pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        calls.append(len(pairs))
+        return engine(pairs)
+
+    monkeypatch.setattr(bytemm, "byte_matmul_sum", spy)
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 2**64, size=(256, 256), dtype=U64, endpoint=False)
+    small = a[:8, :8]
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "int8")
+    assert np.array_equal(ring.matmul(a, a), _reference(a, a))
+    assert np.array_equal(ring.matmul(small, small), _reference(small, small))
+    assert calls == [1]  # the 8 x 8 product stays on numpy's loop
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "float64")
+    assert np.array_equal(ring.matmul(a, a), _reference(a, a))
+    assert calls == [1]
+
+
+def test_fits_needs_work_width_and_a_2d_right_operand() -> None:
+    big = np.zeros((256, 256), dtype=U64)
+    assert bytemm.fits([(big, big)])
+    assert not bytemm.fits([(big, big[:, : bytemm.MIN_COLUMNS - 1])])  # narrow output
+    assert not bytemm.fits([(big[:16], big)])  # too little work
+    assert not bytemm.fits([(big[np.newaxis], big[np.newaxis])])  # batched right operand
+
+
+def test_bad_shapes_are_refused() -> None:
+    a = np.zeros((4, 5), dtype=U64)
+    with pytest.raises(ParameterError, match=r"\(4, 5\) @ \(4, 5\)"):
+        bytemm.byte_matmul_sum([(a, a)])
