@@ -95,6 +95,9 @@ COMPARISONS: dict[str, list[tuple[str, str]]] = {
             for k in ("time_s", "online_time_s")
         ],
         ("inference.forward_online_s", "inference.forward_s"),
+        # the ring-matmul engine forced to AMX int8 GEMMs (present on AMX hosts only)
+        *[(f"int8_matmul.matmul.{k}", "matmul.time_s") for k in ("time_s", "online_time_s")],
+        ("int8_matmul.inference.forward_s", "inference.forward_s"),
         ("mul.max_abs_err", "mul.max_abs_err"),
         ("lt.mismatches", "lt.mismatches"),
         ("matmul.max_abs_err", "matmul.max_abs_err"),

@@ -31,6 +31,7 @@ Errors: revealed result vs a float64 plaintext computation on the same inputs.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from envelope import emit, parse_args, versions  # benchmarks/ is on sys.path
+from privet.smpc import bytemm
 from privet.smpc.comparison import relu
 from privet.smpc.local_cluster import LocalCluster
 
@@ -199,6 +201,12 @@ def main() -> None:
     results = run_suite("dealer", ("mul", "lt", "matmul", "relu", "inference"))
     # CrypTen truncates 2-party products locally (SecureML); the same option, for reference.
     results["local_truncation"] = run_suite("local", ("mul", "matmul", "relu", "inference"))
+    if bytemm.has_amx():  # the ring-matmul engine forced to int8 GEMMs (privet.smpc.bytemm)
+        os.environ[bytemm.ENGINE_VARIABLE] = "int8"  # the parties inherit it
+        try:
+            results["int8_matmul"] = run_suite("dealer", ("matmul", "inference"))
+        finally:
+            del os.environ[bytemm.ENGINE_VARIABLE]
     notes = [
         "parties and dealer are 3 OS processes (python -m privet.smpc.party_main), linked by "
         "mutual TLS 1.3 on loopback; the driver and the input owners run in this process",
@@ -213,6 +221,10 @@ def main() -> None:
         "top-level cells use privet's default truncation ('dealer': exact up to 1 ulp, one more "
         "round); local_truncation repeats the ops with 2-party SecureML truncation (no round, "
         "a tiny failure probability), the truncation CrypTen uses",
+        "ring matmuls: the default engine 'auto' uses float64 limbs here, since it imports "
+        "torch for the AMX int8 engine only after 2 s of limb products per process, which this "
+        "short workload never reaches; int8_matmul (on AMX hosts only) repeats matmul and "
+        "inference with PRIVET_SMPC_MATMUL=int8",
     ]
     emit(
         "w5_smpc",

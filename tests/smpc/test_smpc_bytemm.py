@@ -6,6 +6,8 @@ kernels), so these tests run everywhere.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -117,3 +119,39 @@ def test_bad_shapes_are_refused() -> None:
     a = np.zeros((4, 5), dtype=U64)
     with pytest.raises(ParameterError, match=r"\(4, 5\) @ \(4, 5\)"):
         bytemm.byte_matmul_sum([(a, a)])
+
+
+def test_auto_imports_torch_only_once_the_limb_products_cost_as_much(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the rent-or-buy rule: an AMX host without torch loaded stays on the float64 limbs
+    # until they have taken BREAK_EVEN_S; a host without AMX never switches
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "auto")
+    monkeypatch.setattr(bytemm, "_amx_tiles", lambda: True)
+    monkeypatch.setattr(bytemm, "has_amx", lambda: True)
+    monkeypatch.setattr(bytemm, "_limb_seconds", 0.0)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert not bytemm.enabled()
+    bytemm.record_limb_seconds(bytemm.BREAK_EVEN_S / 2)
+    assert not bytemm.enabled()
+    bytemm.record_limb_seconds(bytemm.BREAK_EVEN_S / 2)
+    assert bytemm.enabled()
+    monkeypatch.setattr(bytemm, "_limb_seconds", 0.0)
+    monkeypatch.setitem(sys.modules, "torch", bytemm._torch())
+    assert bytemm.enabled()  # torch is loaded already: nothing to pay
+    monkeypatch.setattr(bytemm, "has_amx", lambda: False)
+    bytemm.record_limb_seconds(10 * bytemm.BREAK_EVEN_S)
+    assert not bytemm.enabled()
+
+
+def test_ring_matmul_counts_the_limb_time_the_engine_could_have_saved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "float64")
+    monkeypatch.setattr(bytemm, "_limb_seconds", 0.0)
+    a = np.ones((8, 8), dtype=U64)
+    ring.matmul(a, a)  # too small for the engine: not counted
+    assert bytemm._limb_seconds == 0.0
+    big = np.ones((256, 256), dtype=U64)
+    ring.matmul(big, big)
+    assert bytemm._limb_seconds > 0.0

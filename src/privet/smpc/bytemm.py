@@ -7,10 +7,16 @@ the product mod 2^64 needs the 36 digit products ``S_i @ T_j`` with ``i + j <= 7
 per diagonal in 8 GEMMs (:func:`byte_matmul_sum`). oneDNN runs them, through PyTorch's
 ``torch._int_mm``; torch is imported on first use only.
 
-:func:`enabled` says whether :func:`privet.smpc.ring.matmul` uses this engine: by default
-("auto") only where the CPU has AMX-INT8 and the host is little-endian; the environment
-variable ``PRIVET_SMPC_MATMUL`` set to ``int8`` or ``float64`` forces one engine (both are
-exact, so the choice changes speed only).
+:func:`enabled` says whether :func:`privet.smpc.ring.matmul` uses this engine. By default
+("auto") only where the CPU has AMX-INT8 and the host is little-endian, and only once torch
+is loaded: at once in a process that has imported torch already, else after the process has
+spent ``BREAK_EVEN_S`` seconds on float64 limb products this engine would have taken, which
+is about what importing torch costs. That is the break-even rule of the rent-or-buy problem
+(Karlin, Manasse, Rudolph & Sleator 1988, "Competitive snoopy caching", Algorithmica 3, §3):
+a short job (a demo, one inference) never pays the import, and a long one never spends more
+than twice the time it would have with perfect foresight. The environment variable
+``PRIVET_SMPC_MATMUL`` set to ``int8`` or ``float64`` forces one engine (both are exact, so
+the choice changes speed only).
 
 Examples
 --------
@@ -25,6 +31,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,7 +41,15 @@ from numpy.typing import NDArray
 from privet.core.errors import ParameterError
 from privet.smpc.limbs import Pair, sum_chunks
 
-__all__ = ["ENGINE_VARIABLE", "byte_matmul_sum", "enabled", "fits"]
+__all__ = [
+    "BREAK_EVEN_S",
+    "ENGINE_VARIABLE",
+    "byte_matmul_sum",
+    "enabled",
+    "fits",
+    "has_amx",
+    "record_limb_seconds",
+]
 
 Ring = NDArray[np.uint64]
 U64: Final = np.uint64
@@ -56,6 +71,19 @@ MIN_WORK: Final = 1 << 22
 
 MIN_COLUMNS: Final = 24
 """With fewer output columns the float64 stacked schoolbook of :mod:`limbs` is as fast."""
+
+BREAK_EVEN_S: Final = 2.0
+"""Seconds of limb products after which ``auto`` imports torch (about the import's cost)."""
+
+_limb_seconds = 0.0
+_limb_lock = threading.Lock()
+
+
+def record_limb_seconds(seconds: float) -> None:
+    """Add ``seconds`` spent on a float64 limb product that :func:`fits` this engine."""
+    global _limb_seconds
+    with _limb_lock:
+        _limb_seconds += seconds
 
 
 def _cpu_has_amx() -> bool:
@@ -81,13 +109,27 @@ def _torch() -> Any:
 
 
 @functools.cache
-def _auto() -> bool:
-    if sys.byteorder != "little" or not _cpu_has_amx():
-        return False
+def has_amx() -> bool:
+    """Return True on a little-endian host whose CPU reports AMX-INT8."""
+    return sys.byteorder == "little" and _cpu_has_amx()
+
+
+@functools.cache
+def _amx_tiles() -> bool:
+    """Return True when torch (imported here if need be) can use the AMX tiles."""
     try:
         return bool(_torch().cpu._is_amx_tile_supported())
     except (ImportError, AttributeError, ParameterError):  # pragma: no cover - no usable torch
         return False
+
+
+def _auto() -> bool:
+    """Return the ``auto`` choice (the rule is in the module docstring)."""
+    if not has_amx():
+        return False
+    if "torch" not in sys.modules and _limb_seconds < BREAK_EVEN_S:
+        return False  # importing torch would cost more than the limb products have so far
+    return _amx_tiles()
 
 
 def enabled() -> bool:
