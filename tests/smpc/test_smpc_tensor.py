@@ -102,6 +102,9 @@ def test_comparisons_are_exact(
     assert np.array_equal((sx <= sy).reveal(), (qx <= qy).astype(np.int64))
     assert np.array_equal((sx >= 0.5).reveal(), (qx >= 0.5).astype(np.int64))
     assert np.array_equal((qy < sx).reveal(), (qy < qx).astype(np.int64))  # numpy on the left
+    assert np.array_equal((sx == sy).reveal(), (qx == qy).astype(np.int64))
+    assert np.array_equal((sx != sy).reveal(), (qx != qy).astype(np.int64))
+    assert np.array_equal((qy == sx).reveal(), (qy == qx).astype(np.int64))
 
 
 def test_sum_mean_and_shapes(cluster: InProcessCluster) -> None:
@@ -266,3 +269,6 @@ def test_shared_tensor_is_a_handle(cluster: InProcessCluster) -> None:
     assert x.ndim == 2
     assert x.size == 6
     assert len(x) == 2
+    assert x in {x} and x in [x]  # hashes by identity; == compares elements
+    with pytest.raises(ParameterTypeError, match="no truth value"):
+        bool(x == cluster.share(np.zeros((2, 3))))

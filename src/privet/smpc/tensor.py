@@ -220,6 +220,25 @@ class SharedTensor:
         with self._driver.op("ge"):
             return _add(_neg(ltz(_sub(self, other))), 1)
 
+    def __eq__(self, other: object) -> SharedTensor:  # type: ignore[override]
+        """Elementwise ``[self == other]`` as shared 0/1 integers (:func:`~privet.smpc.equal`).
+
+        As for numpy arrays and torch tensors, ``==`` compares elements; the tensor still
+        hashes by identity, and using the result as a truth value raises.
+        """
+        from privet.smpc.comparison import equal  # comparison builds on this module
+
+        return equal(self, other)
+
+    def __ne__(self, other: object) -> SharedTensor:  # type: ignore[override]
+        """Elementwise ``[self != other]`` as shared 0/1 integers."""
+        from privet.smpc.comparison import equal
+
+        with self._driver.op("ne"):
+            return _add(_neg(equal(self, other)), 1)
+
+    __hash__ = object.__hash__  # identity, as for torch tensors: == is elementwise
+
     # -- reductions and shape ------------------------------------------------------------
 
     def sum(
