@@ -89,8 +89,13 @@ def test_reciprocal_error_bound(cluster: InProcessCluster) -> None:
     x = np.exp(g.uniform(np.log(2.0**-8), np.log(2.0**16 - 1), 4000))
     x[:4] = [2.0**-8, 1.0, 2.0**15, 2.0**16 - 1]
     q = quantize(x)
-    got = reciprocal(cluster.share(x)).reveal()
+    got = reciprocal(cluster.share(x), positive=True).reveal()
     assert np.all(np.abs(got - 1 / q) <= 3 * ULP + 1e-5 / q)
+    # either sign by default: the sign comes out and goes back exactly
+    signs = g.choice([-1.0, 1.0], x.size)
+    signed = reciprocal(cluster.share(signs * x)).reveal()
+    assert np.all(np.abs(signed - signs / q) <= 3 * ULP + 1e-5 / q)
+    assert np.all(np.sign(signed) == signs)
 
 
 def test_divide_by_a_shared_value(cluster: InProcessCluster) -> None:

@@ -5,14 +5,17 @@ Each function lists its domain and its error; the tests check both on random inp
 precision ``F = min(f + 12, 28)`` fractional bits where the magnitude allows (with
 ``truncation="local"``, ``F = f``: large intermediates raise SecureML's failure probability).
 
-:func:`reciprocal` — ``1/x`` for ``x`` in ``[lower, upper)`` (powers of two; default
-    ``[2^-8, 2^16)``). Normalisation then Newton–Raphson, as in Catrina & Saxena 2010
-    ("Secure computation with fixed-point numbers", FC 2010, §3.4, AppRcr): the octave of
-    ``x`` is found with one batch of comparisons ``[x ≥ 2^j]``, which gives the exact power of
-    two ``s`` with ``m = x·s ∈ [1/2, 1)``; ``y0 = 48/17 - 32/17·m`` (relative error ≤ 1/17),
-    three Newton steps ``y ← y(2 - m·y)`` (error ≤ 17^-8), and ``1/x = y·s``.
+:func:`reciprocal` — ``1/x`` for ``|x|`` in ``[lower, upper)`` (powers of two; default
+    ``[2^-8, 2^16)``); the sign is taken out with one comparison and put back exactly,
+    unless ``positive=True`` says there is none. Normalisation then Newton–Raphson, as in
+    Catrina & Saxena 2010 ("Secure computation with fixed-point numbers", FC 2010, §3.4,
+    AppRcr): the octave of ``x`` is found with one batch of comparisons ``[x ≥ 2^j]``, which
+    gives the exact power of two ``s`` with ``m = x·s ∈ [1/2, 1)``; ``y0 = 48/17 - 32/17·m``
+    (relative error ≤ 1/17), three Newton steps ``y ← y(2 - m·y)`` (error ≤ 17^-8), and
+    ``1/x = y·s``.
     Error: ≤ 2 ulp + 2^-20 relative (measured; the tests assert ≤ 3 ulp + 1e-5 relative).
-    Cost: ``log2(upper/lower) - 1`` comparisons, 9 products.
+    Cost: ``log2(upper/lower) - 1`` comparisons and 9 products, plus one comparison and
+    2 products for the sign.
 
 :func:`exp` — ``e^x`` for ``x`` in ``[low, high]`` (default ``[-32, 12]``; below ``low`` the
     input is clamped, so ``exp`` of a very negative value is ``≈ e^low ≈ 0``). Scaling and
@@ -33,9 +36,9 @@ Examples
 >>> import numpy as np
 >>> from privet.smpc import InProcessCluster
 >>> with InProcessCluster(parties=2) as cluster:
-...     x = cluster.share([0.5, 4.0, 100.0])
+...     x = cluster.share([0.5, -4.0, 100.0])
 ...     print(np.round(reciprocal(x).reveal(), 4))
-[2.   0.25 0.01]
+[ 2.   -0.25  0.01]
 """
 
 from __future__ import annotations
@@ -108,16 +111,25 @@ def _newton_reciprocal(m: SharedTensor, work: int) -> SharedTensor:
     return y
 
 
-def reciprocal(x: SharedTensor, *, lower: float = 2.0**-8, upper: float = 2.0**16) -> SharedTensor:
-    """Return ``1/x`` for positive ``x`` in ``[lower, upper)`` (see the module docstring).
+def reciprocal(
+    x: SharedTensor,
+    *,
+    lower: float = 2.0**-8,
+    upper: float = 2.0**16,
+    positive: bool = False,
+) -> SharedTensor:
+    """Return ``1/x`` for ``|x|`` in ``[lower, upper)``, either sign (see the module docstring).
 
     Parameters
     ----------
     x
-        Shared positive values.
+        Shared values.
     lower, upper
-        Powers of two bounding ``x``; ``upper <= 2^f``. Outside the range the result is
+        Powers of two bounding ``|x|``; ``upper <= 2^f``. Outside the range the result is
         wrong (it cannot be detected without revealing ``x``).
+    positive
+        Skip the sign test (one comparison, 8 rounds) when ``x`` is known to be positive;
+        a negative ``x`` then gives a wrong result.
 
     Returns
     -------
@@ -125,7 +137,16 @@ def reciprocal(x: SharedTensor, *, lower: float = 2.0**-8, upper: float = 2.0**1
         ``1/x`` at the cluster's precision.
     """
     x = _check(x)
-    d = x.driver
+    _octaves(x.driver, lower, upper)  # refuse bad bounds before any work
+    with x.driver.op("reciprocal"):
+        if positive:
+            return _reciprocal_positive(x, lower, upper)
+        sgn = _add(_mul(ltz(x), -2), 1)  # ±1: 1/x = sgn · 1/|x|
+        return _mul(_reciprocal_positive(_mul(x, sgn), lower, upper), sgn)
+
+
+def _octaves(d: Driver, lower: float, upper: float) -> tuple[int, int]:
+    """Return ``(log2 lower, log2 upper)``, checked against the cluster's precision."""
     jlo, jhi = _power_of_two(lower, "lower"), _power_of_two(upper, "upper")
     f = d.frac_bits
     if jhi <= jlo or jhi > f or -jlo - 1 > 30 - f:
@@ -133,6 +154,14 @@ def reciprocal(x: SharedTensor, *, lower: float = 2.0**-8, upper: float = 2.0**1
             f"need lower < upper <= 2^{f} and lower >= 2^-{31 - f}, "
             f"got lower=2^{jlo}, upper=2^{jhi}"
         )
+    return jlo, jhi
+
+
+def _reciprocal_positive(x: SharedTensor, lower: float, upper: float) -> SharedTensor:
+    """Return ``1/x`` for positive ``x`` in ``[lower, upper)``: AppRcr (module docstring)."""
+    d = x.driver
+    jlo, jhi = _octaves(d, lower, upper)
+    f = d.frac_bits
     work = _work_bits(d)
     with d.op("reciprocal"):
         xf = _to_frac(x, f)
@@ -179,11 +208,7 @@ def divide(
     """
     a, b = _check(a, "a"), _check(b, "b")
     with a.driver.op("div"):
-        if positive:
-            return _mul(a, reciprocal(b, lower=lower, upper=upper))
-        sgn = _add(_mul(ltz(b), -2), 1)
-        r = reciprocal(_mul(b, sgn), lower=lower, upper=upper)
-        return _mul(_mul(a, r), sgn)
+        return _mul(a, reciprocal(b, lower=lower, upper=upper, positive=positive))
 
 
 @lru_cache(maxsize=32)
@@ -297,4 +322,4 @@ def softmax(x: SharedTensor, axis: int = -1) -> SharedTensor:
         k = x.shape[axis] if x.ndim else 1
         total = e.sum(axis=axis, keepdims=True)
         upper = 2.0 ** max(1, math.ceil(math.log2(k + 1)))
-        return _mul(e, reciprocal(total, lower=0.5, upper=upper))
+        return _mul(e, reciprocal(total, lower=0.5, upper=upper, positive=True))
