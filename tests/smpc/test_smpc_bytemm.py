@@ -110,7 +110,8 @@ def test_ring_matmul_sends_big_products_to_the_engine(monkeypatch: pytest.Monkey
 def test_fits_needs_work_width_and_a_2d_right_operand() -> None:
     big = np.zeros((256, 256), dtype=U64)
     assert bytemm.fits([(big, big)])
-    assert not bytemm.fits([(big, big[:, : bytemm.MIN_COLUMNS - 1])])  # narrow output
+    assert not bytemm.fits([(big, big[:, : bytemm.MIN_SIDE - 1])])  # narrow output
+    assert not bytemm.fits([(big[: bytemm.MIN_SIDE - 1], np.zeros((256, 10**5), U64))])
     assert not bytemm.fits([(big[:16], big)])  # too little work
     assert not bytemm.fits([(big[np.newaxis], big[np.newaxis])])  # batched right operand
 
