@@ -32,7 +32,13 @@ from privet.core.errors import ProtocolError
 from privet.smpc.beaver import bilinear_plan, square_plan
 from privet.smpc.recipes import Recipe
 from privet.smpc.ring import BILINEAR
-from privet.smpc.truncation import BIAS_BITS, MODES, TruncationMode, truncation_plan
+from privet.smpc.truncation import (
+    BIAS_BITS,
+    MODES,
+    TruncationMode,
+    less_than_zero_plan,
+    truncation_plan,
+)
 
 __all__ = ["VERSION", "Instruction", "decode", "encode", "plan"]
 
@@ -179,7 +185,7 @@ def plan(ins: Instruction) -> list[Recipe]:
     if op == "trunc":
         return truncation_plan(ins.shape("shape"), bits=_bits(ins, "bits"), mode=ins.mode())
     if op == "ltz":
-        return truncation_plan(ins.shape("shape"), bits=BIAS_BITS, mode="exact")
+        return less_than_zero_plan(ins.shape("shape"))
     return []
 
 

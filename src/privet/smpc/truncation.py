@@ -32,7 +32,8 @@ the shares wraps modulo 2^64. The modes:
     party's view is as before), so a party transposes only the public ``c``; the daBits are
     packed 64 to a word, so ``b ⊕ β`` is opened at one bit per element.
 
-The same exact truncation by 62 bits is the sign test of :mod:`privet.smpc.comparison`.
+The sign test of :mod:`privet.smpc.comparison` (:func:`less_than_zero`) is the exact
+truncation by 62 bits cut down to the one bit it yields, with a cheaper mask.
 
 Examples
 --------
@@ -50,8 +51,9 @@ from typing import Final, Literal
 import numpy as np
 
 from privet.core.errors import ParameterError
+from privet.smpc.bitplanes import bit_plane
 from privet.smpc.bits import less_than_plan, less_than_planes, plane_to_arith, plane_to_arith_plan
-from privet.smpc.recipes import Recipe, wrap_masks
+from privet.smpc.recipes import Recipe, sign_masks, wrap_masks
 from privet.smpc.ring import Ring, add, neg, sub
 from privet.smpc.session import PartySession
 
@@ -177,15 +179,37 @@ def truncate(
 
 
 def less_than_zero_plan(shape: tuple[int, ...]) -> list[Recipe]:
-    """Return the dealer material of :func:`less_than_zero` (exact truncation by 62 bits)."""
-    return truncation_plan(shape, bits=BIAS_BITS, mode="exact")
+    """Return the dealer material of :func:`less_than_zero`: a sign mask, BitLT, a daBit."""
+    return [sign_masks(shape), *less_than_plan(shape, bits=BIAS_BITS), *plane_to_arith_plan(shape)]
 
 
 def less_than_zero(sess: PartySession, x: Ring, *, material: Sequence[Mapping[str, Ring]]) -> Ring:
     """Return this party's additive share of ``[x < 0]`` (0 or 1) for ``|x| < 2^62``.
 
-    ``LTZ(x) = -⌊x / 2^62⌋``, the exact truncation by ``k - 1`` bits of a ``k``-bit signed
-    value (Catrina & de Hoogh 2010, SCN, §4, LTZ as ``-Trunc(a, k-1, k)``), here with
-    ``k = 63``: one opening, ``⌈log2 62⌉ = 6`` rounds of AND gates and one daBit round.
+    ``y = x + 2^62`` lies in ``[0, 2^63)``, so ``[x < 0] = 1 - y_62`` (bit 62 of ``y``), the
+    LTZ of Catrina & de Hoogh 2010 (SCN, §4: ``-Trunc(a, k-1, k)`` with ``k = 63``, whose
+    value is that bit). With ``c = y + r`` opened (``r`` uniform: ``c`` reveals nothing),
+    ``y = c - r`` mod 2^64 and bit 62 of a difference depends only on bits 0..62:
+    ``y_62 = c_62 ⊕ r_62 ⊕ [c mod 2^62 < r mod 2^62]``, the borrow into bit 62. The borrow
+    is BitLT on the mask's XOR-shared bits (:func:`~privet.smpc.bits.less_than_planes`),
+    ``r_62`` is one more of those bits, ``c_62`` and the ``1 -`` are public (party 0 adds
+    them), and the XOR-shared result becomes additive with one daBit. One opening,
+    ``⌈log2 62⌉ = 6`` rounds of AND gates and one daBit round. The dealer sends no
+    ``r >> 62`` and no wrap bit, as the truncation would need
+    (:func:`~privet.smpc.recipes.sign_masks`).
     """
-    return neg(truncate(sess, x, bits=BIAS_BITS, mode="exact", material=material))
+    mask = material[0]
+    masked = add(x, mask["r"])
+    if sess.leader:
+        np.add(masked, U64(1 << BIAS_BITS), out=masked)  # y = x + 2^62 (party 0 only)
+    (c,) = sess.open([masked], step="ltz")  # c = y + r
+    r_bits = mask["r_bits"]
+    low = np.bitwise_and(c, U64((1 << BIAS_BITS) - 1))
+    borrow = less_than_planes(
+        sess, low, r_bits[:BIAS_BITS], bits=BIAS_BITS, material=material[1:-1]
+    )
+    bit = np.bitwise_xor(borrow, r_bits[BIAS_BITS])  # ⊕ r_62
+    if sess.leader:  # ⊕ c_62 ⊕ 1: the complement of y_62 is [x < 0]
+        np.bitwise_xor(bit, bit_plane(c, BIAS_BITS), out=bit)
+        np.invert(bit, out=bit)
+    return plane_to_arith(sess, bit, np.shape(x), material[-1])
