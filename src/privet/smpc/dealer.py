@@ -43,7 +43,7 @@ from privet.core.channel import Channel, expect_arrays
 from privet.core.errors import ParameterError, ProtocolError
 from privet.core.random import SecureRandom
 from privet.smpc.recipes import Field, Recipe
-from privet.smpc.ring import Ring, xor_all
+from privet.smpc.ring import Ring
 
 __all__ = ["SEED_BYTES", "Dealer", "MaterialSource", "SeedPRG", "receiver"]
 
@@ -192,20 +192,25 @@ def _draw(prg: SeedPRG, nonce: int, recipe: Recipe, *, skip_derived: bool) -> di
 
 
 def _combine(parts: list[Ring], field: Field) -> Ring:
-    if field.kind == "xor":
-        return xor_all(parts)
-    total = np.array(parts[0], dtype=field.dtype)
-    for p in parts[1:]:
-        np.add(total, p, out=total)
+    """Return the secret a random field shares: the sum (or XOR) of every party's draw."""
+    op = np.bitwise_xor if field.kind == "xor" else np.add
+    if len(parts) == 1:
+        return np.array(parts[0], dtype=field.dtype)
+    total = np.asarray(op(parts[0], parts[1]), dtype=field.dtype)  # one pass, no copy first
+    for p in parts[2:]:
+        op(total, p, out=total)
     return total
 
 
 def _correction(value: Ring, others: list[Ring], field: Field) -> Ring:
-    if field.kind == "xor":
-        return xor_all([value, *others]) if others else np.array(value, dtype=U64)
-    out = np.array(value, dtype=field.dtype)  # wraps mod 2^w: only w bits are needed
-    for o in others:
-        np.subtract(out, o, out=out)
+    """Return the receiver's share of a derived field: ``value`` minus (XOR) the others'."""
+    op = np.bitwise_xor if field.kind == "xor" else np.subtract
+    value = np.asarray(value, dtype=field.dtype)  # wraps mod 2^w: only w bits are needed
+    if not others:
+        return np.array(value)
+    out = np.asarray(op(value, others[0]), dtype=field.dtype)
+    for o in others[1:]:
+        op(out, o, out=out)
     return out
 
 
