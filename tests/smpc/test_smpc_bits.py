@@ -242,3 +242,28 @@ def test_less_than_zero_sends_31_and_5_8_bytes_per_element_in_8_rounds() -> None
     for i in range(2):
         assert sent[i]["bytes_sent"] == m * 8 + 188 * (m // 64) * 8 + m // 8
         assert sent[i]["rounds"] == 8
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_the_sign_test_times_a_value_costs_one_opening_more_of_8_bytes(n: int) -> None:
+    m = 6400
+    g = np.random.default_rng(17)
+    x = np.concatenate([[0, -1, 1, -(2**62), 2**62 - 1], g.integers(-(2**62), 2**62, m - 5)])
+    y = g.integers(-(2**40), 2**40, m)  # any ring values: the product is exact mod 2^64
+    sx, sy = _share(x.astype(np.int64), n), _share(y.astype(np.int64), n)
+    sent: list[dict[str, int]] = [{} for _ in range(n)]
+
+    def body(s, i, mat):  # type: ignore[no-untyped-def]
+        before = s.channel.stats.snapshot()
+        out = less_than_zero(s, sx[i], material=mat, times=sy[i])
+        s.end()
+        after = s.channel.stats.snapshot()
+        sent[i] = {k: after[k] - before[k] for k in after}
+        return out
+
+    outs = run_protocol(n, body, less_than_zero_plan(x.shape, product=True))
+    assert np.array_equal(to_signed(reconstruct_additive(outs)), np.where(x < 0, y, 0))
+    for i in range(n):  # to each of the n - 1 others: the sign test's bytes, plus d = y - a
+        per_peer = m * 8 + 188 * (m // 64) * 8 + m // 8 + m * 8
+        assert sent[i]["bytes_sent"] == (n - 1) * per_peer
+        assert sent[i]["rounds"] == 8

@@ -16,6 +16,7 @@ from smpc_harness import quantize
 from privet.core import SecureRandom
 from privet.errors import ParameterError, ParameterTypeError, ProtocolError
 from privet.smpc import InProcessCluster, SharedTensor, concatenate, stack
+from privet.smpc.tensor import ltz
 
 ULP = 2.0**-16
 
@@ -273,3 +274,16 @@ def test_shared_tensor_is_a_handle(cluster: InProcessCluster) -> None:
     assert x in [x]
     with pytest.raises(ParameterTypeError, match="no truth value"):
         bool(x == cluster.share(np.zeros((2, 3))))
+
+
+def test_a_comparison_times_a_value(cluster: InProcessCluster) -> None:
+    x = np.array([-2.0, -0.5, 0.0, 0.75, 4.0])
+    y = np.array([1.5, -3.0, 2.0, 5.0, -1.25])
+    sx, sy = cluster.share(x), cluster.share(y)
+    got = ltz(sx, times=sy)
+    assert got.frac_bits == sy.frac_bits
+    assert np.array_equal(got.reveal(), np.where(x < 0, y, 0.0))
+    with pytest.raises(ParameterError, match=r"needs the shape \(5,\)"):
+        ltz(sx, times=cluster.share(np.ones(4)))
+    with InProcessCluster(parties=2) as other, pytest.raises(ParameterError, match="different"):
+        ltz(sx, times=other.share(y))

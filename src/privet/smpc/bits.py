@@ -41,7 +41,7 @@ import numpy as np
 from privet.core.errors import ParameterError
 from privet.smpc.bitplanes import from_plane, to_planes
 from privet.smpc.recipes import Recipe, dabits, fan_triples
-from privet.smpc.ring import Ring, add, mul
+from privet.smpc.ring import Ring, add, mul, sub
 from privet.smpc.session import PartySession
 
 __all__ = [
@@ -227,29 +227,49 @@ def bit_to_arith(sess: PartySession, b: Ring, material: Mapping[str, Ring]) -> R
     return z
 
 
-def plane_to_arith_plan(shape: tuple[int, ...]) -> list[Recipe]:
-    """One daBit per element, the XOR halves packed 64 to a word."""
-    return [dabits(shape, packed=True)]
+def plane_to_arith_plan(shape: tuple[int, ...], *, product: bool = False) -> list[Recipe]:
+    """One daBit per element, the XOR halves packed 64 to a word (with a product triple)."""
+    return [dabits(shape, packed=True, product=product)]
 
 
 def plane_to_arith(
-    sess: PartySession, plane: Ring, shape: tuple[int, ...], material: Mapping[str, Ring]
+    sess: PartySession,
+    plane: Ring,
+    shape: tuple[int, ...],
+    material: Mapping[str, Ring],
+    *,
+    times: Ring | None = None,
 ) -> Ring:
     """Convert one XOR-shared bit plane to additive shares of 0/1 in Z_2^64, of ``shape``.
 
     As :func:`bit_to_arith` with packed daBits: ``v = b ⊕ β`` is opened as ``⌈n/64⌉`` words
     (one bit per element). The bits past ``n`` are cleared before the opening.
+
+    With ``times`` (this party's additive share of ``y``, of ``shape``), return shares of
+    ``y·b`` instead, with no round of its own: the daBit comes with ``a`` and ``c = a·β``
+    (:func:`~privet.smpc.recipes.dabits` with ``product``), ``d = y - a`` is opened together
+    with ``v``, and ``y·b = v·y + (1 - 2v)·(d·β + c)``, since ``b = v + β - 2vβ`` and
+    ``y·β = (d + a)·β`` (Beaver's identity with ``β`` as the second factor, so no ``e``).
     """
     n = int(np.prod(shape, dtype=np.int64))
     masked = np.bitwise_xor(plane, material["bx"])
     if n % 64:
         masked[-1] &= U64((1 << (n % 64)) - 1)
-    (vw,) = sess.open_xor([masked], step="b2a")
+    if times is None:
+        (vw,) = sess.open_xor([masked], step="b2a")
+    else:
+        (d,), (vw,) = sess.open_both([sub(times, material["a"])], [masked], step="b2a")
     v = from_plane(vw, n).reshape(shape)
     ba = material["ba"]  # read after the opening: its receiver gets it only now
     z = np.multiply(v, U64(2))
     np.subtract(U64(1), z, out=z)  # 1 - 2v
-    np.multiply(z, ba, out=z)
-    if sess.leader:
-        np.add(z, v, out=z)
+    if times is None:
+        np.multiply(z, ba, out=z)
+        if sess.leader:
+            np.add(z, v, out=z)
+        return z
+    yb = np.multiply(d.reshape(shape), ba)  # y·β = d·β + c
+    np.add(yb, material["c"], out=yb)
+    np.multiply(z, yb, out=z)
+    np.add(z, np.multiply(v, times), out=z)  # + v·y (every party: y is shared)
     return z

@@ -185,7 +185,7 @@ def plan(ins: Instruction) -> list[Recipe]:
     if op == "trunc":
         return truncation_plan(ins.shape("shape"), bits=_bits(ins, "bits"), mode=ins.mode())
     if op == "ltz":
-        return less_than_zero_plan(ins.shape("shape"))
+        return less_than_zero_plan(ins.shape("shape"), product="y" in ins.args)
     return []
 
 

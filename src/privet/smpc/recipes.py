@@ -172,22 +172,32 @@ def fan_triples(shape: tuple[int, ...], fan: int) -> Recipe:
     )
 
 
-def dabits(shape: tuple[int, ...], *, packed: bool = False) -> Recipe:
+def dabits(shape: tuple[int, ...], *, packed: bool = False, product: bool = False) -> Recipe:
     """daBits: a random bit ``β`` XOR-shared in ``bx``; ``ba`` its additive sharing.
 
     ``β`` is the lsb of the word ``bx`` (``bx`` of ``shape``), or, when ``packed``, one bit
     of the plane ``bx`` (``⌈n/64⌉`` words, bit ``j`` for element ``j``; see
     :mod:`~privet.smpc.bitplanes`): the same random bits, drawn and opened 64 to a word.
+    With ``product``, also ``a`` random and ``c = a·β`` additively shared: a Beaver triple
+    whose second factor is the daBit itself, so ``y·β`` needs only ``y - a`` opened
+    (:func:`privet.smpc.bits.plane_to_arith` with ``times``).
     """
     n = int(np.prod(shape, dtype=np.int64))
 
     def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
-        if packed:
-            return {"ba": from_plane(v["bx"], n).reshape(shape)}
-        return {"ba": np.bitwise_and(v["bx"], U64(1))}
+        bits = v["bx"]
+        ba = from_plane(bits, n).reshape(shape) if packed else np.bitwise_and(bits, U64(1))
+        if product:
+            return {"ba": ba, "c": mul(v["a"], ba)}
+        return {"ba": ba}
 
-    bx = Field("bx", (plane_words(n),) if packed else shape, "xor", False)
-    return Recipe("dabit", (bx, Field("ba", shape, "arith", True)), derive)
+    fields = [
+        Field("bx", (plane_words(n),) if packed else shape, "xor", False),
+        Field("ba", shape, "arith", True),
+    ]
+    if product:
+        fields += [Field("a", shape, "arith", False), Field("c", shape, "arith", True)]
+    return Recipe("dabit*" if product else "dabit", tuple(fields), derive)
 
 
 def wrap_masks(

@@ -397,9 +397,10 @@ class PartyRuntime(_Runtime):
     def _ltz(self, ins: Instruction) -> None:
         mats = self.session.fetch(plan(ins))
         x = self._get(ins, "x")
-        if x.shape != ins.shape("shape"):
-            raise ProtocolError("ltz operand shape differs from the instruction's")
-        self._put(ins, less_than_zero(self.session, x, material=mats))
+        y = self._get(ins, "y") if "y" in ins.args else None
+        if x.shape != ins.shape("shape") or (y is not None and y.shape != x.shape):
+            raise ProtocolError("ltz operand shapes differ from the instruction's")
+        self._put(ins, less_than_zero(self.session, x, material=mats, times=y))
 
     # -- shape operations (local) --------------------------------------------------------
 

@@ -140,15 +140,22 @@ class PartySession:
         list of numpy.ndarray
             The opened values.
         """
-        arrays = [np.require(s, dtype=np.uint64, requirements="C") for s in shares]
+        return self.open_both(shares, [], step=step)[0]
+
+    def open_both(
+        self, shares: list[Ring], xor_shares: list[Ring], *, step: str
+    ) -> tuple[list[Ring], list[Ring]]:
+        """Reveal additively shared and XOR-shared ``uint64`` arrays together (one round)."""
+        arrays = [np.require(s, dtype=np.uint64, requirements="C") for s in shares + xor_shares]
         got = self._exchange(arrays, step)
         # accumulate into the arrays just received (fresh, ours): no new allocation
         acc = got[1 if self.party == 0 else 0]
+        k = len(shares)
         for other in got:
             if other is not acc:
-                for a, b in zip(acc, other, strict=True):
-                    np.add(a, b, out=a)
-        return list(acc)
+                for i, (a, b) in enumerate(zip(acc, other, strict=True)):
+                    (np.add if i < k else np.bitwise_xor)(a, b, out=a)
+        return list(acc[:k]), list(acc[k:])
 
     def open_xor(self, shares: list[NDArray[Any]], *, step: str) -> list[NDArray[Any]]:
         """Reveal XOR-shared words (any one unsigned dtype) to every party (one round)."""

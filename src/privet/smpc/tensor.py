@@ -595,9 +595,19 @@ def _check_trunc(trunc: int, total: int, frac: int) -> None:
         raise ParameterError(f"cannot bring a product of {total} fractional bits to {frac}")
 
 
-def ltz(a: SharedTensor) -> SharedTensor:
-    """Return ``[a < 0]`` as shared 0/1 integers (exact; see :mod:`.truncation`)."""
-    return a.driver.emit("ltz", a.shape, 0, {"x": a.reg, "shape": list(a.shape)})
+def ltz(a: SharedTensor, times: SharedTensor | None = None) -> SharedTensor:
+    """Return ``[a < 0]`` as shared 0/1 integers (exact; see :mod:`.truncation`).
+
+    With ``times`` (a tensor of ``a``'s shape in the same cluster), return ``times·[a < 0]``
+    at ``times``' scale instead, in the same rounds (the product rides on the last opening).
+    """
+    args: dict[str, Any] = {"x": a.reg, "shape": list(a.shape)}
+    if times is None:
+        return a.driver.emit("ltz", a.shape, 0, args)
+    _same_cluster(a, times)
+    if times.shape != a.shape:
+        raise ParameterError(f"ltz times needs the shape {a.shape}, got {times.shape}")
+    return a.driver.emit("ltz", a.shape, times.frac_bits, {**args, "y": times.reg})
 
 
 def _same_cluster(a: SharedTensor, b: SharedTensor) -> None:

@@ -178,13 +178,27 @@ def truncate(
     return z
 
 
-def less_than_zero_plan(shape: tuple[int, ...]) -> list[Recipe]:
+def less_than_zero_plan(shape: tuple[int, ...], *, product: bool = False) -> list[Recipe]:
     """Return the dealer material of :func:`less_than_zero`: a sign mask, BitLT, a daBit."""
-    return [sign_masks(shape), *less_than_plan(shape, bits=BIAS_BITS), *plane_to_arith_plan(shape)]
+    return [
+        sign_masks(shape),
+        *less_than_plan(shape, bits=BIAS_BITS),
+        *plane_to_arith_plan(shape, product=product),
+    ]
 
 
-def less_than_zero(sess: PartySession, x: Ring, *, material: Sequence[Mapping[str, Ring]]) -> Ring:
+def less_than_zero(
+    sess: PartySession,
+    x: Ring,
+    *,
+    material: Sequence[Mapping[str, Ring]],
+    times: Ring | None = None,
+) -> Ring:
     """Return this party's additive share of ``[x < 0]`` (0 or 1) for ``|x| < 2^62``.
+
+    With ``times`` (a share of ``y``, of ``x``'s shape; the plan made with ``product``),
+    return a share of ``y·[x < 0]`` instead, in the same 8 rounds: the product rides on the
+    daBit's opening (:func:`~privet.smpc.bits.plane_to_arith`).
 
     ``y = x + 2^62`` lies in ``[0, 2^63)``, so ``[x < 0] = 1 - y_62`` (bit 62 of ``y``), the
     LTZ of Catrina & de Hoogh 2010 (SCN, §4: ``-Trunc(a, k-1, k)`` with ``k = 63``, whose
@@ -212,4 +226,4 @@ def less_than_zero(sess: PartySession, x: Ring, *, material: Sequence[Mapping[st
     if sess.leader:  # ⊕ c_62 ⊕ 1: the complement of y_62 is [x < 0]
         np.bitwise_xor(bit, bit_plane(c, BIAS_BITS), out=bit)
         np.invert(bit, out=bit)
-    return plane_to_arith(sess, bit, np.shape(x), material[-1])
+    return plane_to_arith(sess, bit, np.shape(x), material[-1], times=times)
