@@ -261,9 +261,24 @@ def test_the_sign_test_times_a_value_costs_one_opening_more_of_8_bytes(n: int) -
         sent[i] = {k: after[k] - before[k] for k in after}
         return out
 
-    outs = run_protocol(n, body, less_than_zero_plan(x.shape, product=True))
+    outs = run_protocol(n, body, less_than_zero_plan(x.shape, product=x.shape))
     assert np.array_equal(to_signed(reconstruct_additive(outs)), np.where(x < 0, y, 0))
     for i in range(n):  # to each of the n - 1 others: the sign test's bytes, plus d = y - a
         per_peer = m * 8 + 188 * (m // 64) * 8 + m // 8 + m * 8
         assert sent[i]["bytes_sent"] == (n - 1) * per_peer
         assert sent[i]["rounds"] == 8
+
+
+def test_the_sign_test_times_a_stack_of_values() -> None:
+    g = np.random.default_rng(19)
+    x = g.integers(-(2**62), 2**62, 300)
+    y = g.integers(-(2**50), 2**50, (2, 300))  # two values ride on each comparison
+    sx, sy = _share(x.astype(np.int64), 2), _share(y.astype(np.int64), 2)
+    outs = run_protocol(
+        2,
+        lambda s, i, m: less_than_zero(s, sx[i], material=m, times=sy[i]),
+        less_than_zero_plan(x.shape, product=y.shape),
+    )
+    assert np.array_equal(to_signed(reconstruct_additive(outs)), np.where(x < 0, y, 0))
+    with pytest.raises(ParameterError, match="needs y of shape"):
+        less_than_zero_plan(x.shape, product=(2, 299))

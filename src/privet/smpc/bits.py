@@ -227,7 +227,9 @@ def bit_to_arith(sess: PartySession, b: Ring, material: Mapping[str, Ring]) -> R
     return z
 
 
-def plane_to_arith_plan(shape: tuple[int, ...], *, product: bool = False) -> list[Recipe]:
+def plane_to_arith_plan(
+    shape: tuple[int, ...], *, product: tuple[int, ...] | None = None
+) -> list[Recipe]:
     """One daBit per element, the XOR halves packed 64 to a word (with a product triple)."""
     return [dabits(shape, packed=True, product=product)]
 
@@ -245,11 +247,12 @@ def plane_to_arith(
     As :func:`bit_to_arith` with packed daBits: ``v = b ⊕ β`` is opened as ``⌈n/64⌉`` words
     (one bit per element). The bits past ``n`` are cleared before the opening.
 
-    With ``times`` (this party's additive share of ``y``, of ``shape``), return shares of
-    ``y·b`` instead, with no round of its own: the daBit comes with ``a`` and ``c = a·β``
-    (:func:`~privet.smpc.recipes.dabits` with ``product``), ``d = y - a`` is opened together
-    with ``v``, and ``y·b = v·y + (1 - 2v)·(d·β + c)``, since ``b = v + β - 2vβ`` and
-    ``y·β = (d + a)·β`` (Beaver's identity with ``β`` as the second factor, so no ``e``).
+    With ``times`` (this party's additive share of ``y``, of ``shape`` or ``(k, *shape)``),
+    return shares of ``y·b`` (``b`` broadcast) instead, with no round of its own: the daBit
+    comes with ``a`` and ``c = a·β`` (:func:`~privet.smpc.recipes.dabits` with ``product``),
+    ``d = y - a`` is opened together with ``v``, and ``y·b = v·y + (1 - 2v)·(d·β + c)``,
+    since ``b = v + β - 2vβ`` and ``y·β = (d + a)·β`` (Beaver's identity with ``β`` as the
+    second factor, so no ``e``).
     """
     n = int(np.prod(shape, dtype=np.int64))
     masked = np.bitwise_xor(plane, material["bx"])
@@ -268,8 +271,8 @@ def plane_to_arith(
         if sess.leader:
             np.add(z, v, out=z)
         return z
-    yb = np.multiply(d.reshape(shape), ba)  # y·β = d·β + c
+    yb = np.multiply(d, ba)  # y·β = d·β + c (β broadcast over a stack of y)
     np.add(yb, material["c"], out=yb)
-    np.multiply(z, yb, out=z)
-    np.add(z, np.multiply(v, times), out=z)  # + v·y (every party: y is shared)
-    return z
+    np.multiply(yb, z, out=yb)
+    np.add(yb, np.multiply(times, v), out=yb)  # + v·y (every party: y is shared)
+    return yb

@@ -45,6 +45,8 @@ from privet.smpc.tensor import (
     concatenate,
     ltz,
     public,
+    relabel,
+    stack,
 )
 
 __all__ = ["abs", "argmax", "equal", "max", "maximum", "relu", "sign", "where"]
@@ -85,10 +87,10 @@ def sign(x: SharedTensor) -> SharedTensor:
 
 
 def abs(x: SharedTensor) -> SharedTensor:
-    """Return ``|x|`` (a comparison and one product)."""
+    """Return ``|x| = x - 2·x·[x < 0]`` (a comparison, the product riding on it)."""
     x = _check(x)
     with x.driver.op("abs"):
-        return _mul(x, _add(_mul(ltz(x), -2), 1))
+        return _sub(x, _mul(ltz(x, times=x), 2))
 
 
 def where(cond: SharedTensor, a: Any, b: Any) -> SharedTensor:
@@ -125,9 +127,8 @@ def maximum(a: SharedTensor, b: Any) -> SharedTensor:
     """Elementwise maximum of two tensors (``b`` may be public)."""
     a = _check(a, "a")
     with a.driver.op("maximum"):
-        first_smaller = ltz(_sub(a, b))
         diff = _sub(b, a) if isinstance(b, SharedTensor) else _add(_neg(a), b)
-        return _add(_mul(diff, first_smaller), a)
+        return _add(ltz(_sub(a, b), times=diff), a)  # a + (b - a)·[a < b]
 
 
 def equal(a: SharedTensor, b: Any) -> SharedTensor:
@@ -160,11 +161,18 @@ def _tree(x: SharedTensor, *, with_index: bool) -> tuple[SharedTensor, SharedTen
     while k > 1:
         even = k - (k % 2)
         a, b = x[..., 0:even:2], x[..., 1:even:2]
-        b_wins = ltz(_sub(a, b))  # [a < b]: ties keep the first (a)
-        new = _add(_mul(_sub(b, a), b_wins), a)
+        # a + (b - a)·[a < b] (ties keep the first), the product riding on the comparison;
+        # the index moves the same way, as a second row of the same product
+        step = _sub(b, a)
         if idx is not None:
             ia, ib = idx[..., 0:even:2], idx[..., 1:even:2]
-            new_idx = _add(_mul(_sub(ib, ia), b_wins), ia)
+            step = stack([step, relabel(_sub(ib, ia), step.frac_bits)])
+        moved = ltz(_sub(a, b), times=step)
+        if idx is not None:
+            new = _add(moved[0], a)
+            new_idx = _add(relabel(moved[1], 0), ia)
+        else:
+            new = _add(moved, a)
         if k % 2:
             new = concatenate([new, x[..., k - 1 :]], axis=-1)
             if idx is not None:

@@ -185,7 +185,8 @@ def plan(ins: Instruction) -> list[Recipe]:
     if op == "trunc":
         return truncation_plan(ins.shape("shape"), bits=_bits(ins, "bits"), mode=ins.mode())
     if op == "ltz":
-        return less_than_zero_plan(ins.shape("shape"), product="y" in ins.args)
+        product = ins.shape("y_shape") if "y" in ins.args else None
+        return less_than_zero_plan(ins.shape("shape"), product=product)
     return []
 
 

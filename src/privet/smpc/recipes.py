@@ -172,32 +172,37 @@ def fan_triples(shape: tuple[int, ...], fan: int) -> Recipe:
     )
 
 
-def dabits(shape: tuple[int, ...], *, packed: bool = False, product: bool = False) -> Recipe:
+def dabits(
+    shape: tuple[int, ...], *, packed: bool = False, product: tuple[int, ...] | None = None
+) -> Recipe:
     """daBits: a random bit ``β`` XOR-shared in ``bx``; ``ba`` its additive sharing.
 
     ``β`` is the lsb of the word ``bx`` (``bx`` of ``shape``), or, when ``packed``, one bit
     of the plane ``bx`` (``⌈n/64⌉`` words, bit ``j`` for element ``j``; see
     :mod:`~privet.smpc.bitplanes`): the same random bits, drawn and opened 64 to a word.
-    With ``product``, also ``a`` random and ``c = a·β`` additively shared: a Beaver triple
-    whose second factor is the daBit itself, so ``y·β`` needs only ``y - a`` opened
-    (:func:`privet.smpc.bits.plane_to_arith` with ``times``).
+    With ``product`` (the shape of ``y``: ``shape``, or ``(k, *shape)`` for ``k`` values per
+    bit), also ``a`` random of that shape and ``c = a·β`` (``β`` broadcast) additively
+    shared: a Beaver triple whose second factor is the daBit itself, so ``y·β`` needs only
+    ``y - a`` opened (:func:`privet.smpc.bits.plane_to_arith` with ``times``).
     """
     n = int(np.prod(shape, dtype=np.int64))
 
     def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
         bits = v["bx"]
         ba = from_plane(bits, n).reshape(shape) if packed else np.bitwise_and(bits, U64(1))
-        if product:
-            return {"ba": ba, "c": mul(v["a"], ba)}
+        if product is not None:
+            return {"ba": ba, "c": mul(v["a"], ba)}  # ba broadcasts over a stack of y
         return {"ba": ba}
 
     fields = [
         Field("bx", (plane_words(n),) if packed else shape, "xor", False),
         Field("ba", shape, "arith", True),
     ]
-    if product:
-        fields += [Field("a", shape, "arith", False), Field("c", shape, "arith", True)]
-    return Recipe("dabit*" if product else "dabit", tuple(fields), derive)
+    if product is not None:
+        if tuple(product) != shape and tuple(product[1:]) != shape:
+            raise ParameterError(f"a daBit product needs y of shape {shape} or (k, *{shape})")
+        fields += [Field("a", product, "arith", False), Field("c", product, "arith", True)]
+    return Recipe("dabit" if product is None else "dabit*", tuple(fields), derive)
 
 
 def wrap_masks(

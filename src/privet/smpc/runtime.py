@@ -398,7 +398,7 @@ class PartyRuntime(_Runtime):
         mats = self.session.fetch(plan(ins))
         x = self._get(ins, "x")
         y = self._get(ins, "y") if "y" in ins.args else None
-        if x.shape != ins.shape("shape") or (y is not None and y.shape != x.shape):
+        if x.shape != ins.shape("shape") or (y is not None and y.shape != ins.shape("y_shape")):
             raise ProtocolError("ltz operand shapes differ from the instruction's")
         self._put(ins, less_than_zero(self.session, x, material=mats, times=y))
 

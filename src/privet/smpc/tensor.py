@@ -598,16 +598,20 @@ def _check_trunc(trunc: int, total: int, frac: int) -> None:
 def ltz(a: SharedTensor, times: SharedTensor | None = None) -> SharedTensor:
     """Return ``[a < 0]`` as shared 0/1 integers (exact; see :mod:`.truncation`).
 
-    With ``times`` (a tensor of ``a``'s shape in the same cluster), return ``times·[a < 0]``
-    at ``times``' scale instead, in the same rounds (the product rides on the last opening).
+    With ``times`` (a tensor of ``a``'s shape, or ``(k, *a.shape)`` for ``k`` values per
+    comparison, in the same cluster), return ``times·[a < 0]`` at ``times``' scale instead,
+    in the same rounds (the product rides on the last opening).
     """
     args: dict[str, Any] = {"x": a.reg, "shape": list(a.shape)}
     if times is None:
         return a.driver.emit("ltz", a.shape, 0, args)
     _same_cluster(a, times)
-    if times.shape != a.shape:
-        raise ParameterError(f"ltz times needs the shape {a.shape}, got {times.shape}")
-    return a.driver.emit("ltz", a.shape, times.frac_bits, {**args, "y": times.reg})
+    if times.shape != a.shape and times.shape[1:] != a.shape:
+        raise ParameterError(
+            f"ltz times needs the shape {a.shape} or (k, *{a.shape}), got {times.shape}"
+        )
+    args.update(y=times.reg, y_shape=list(times.shape))
+    return a.driver.emit("ltz", times.shape, times.frac_bits, args)
 
 
 def _same_cluster(a: SharedTensor, b: SharedTensor) -> None:

@@ -178,7 +178,9 @@ def truncate(
     return z
 
 
-def less_than_zero_plan(shape: tuple[int, ...], *, product: bool = False) -> list[Recipe]:
+def less_than_zero_plan(
+    shape: tuple[int, ...], *, product: tuple[int, ...] | None = None
+) -> list[Recipe]:
     """Return the dealer material of :func:`less_than_zero`: a sign mask, BitLT, a daBit."""
     return [
         sign_masks(shape),
@@ -196,9 +198,9 @@ def less_than_zero(
 ) -> Ring:
     """Return this party's additive share of ``[x < 0]`` (0 or 1) for ``|x| < 2^62``.
 
-    With ``times`` (a share of ``y``, of ``x``'s shape; the plan made with ``product``),
-    return a share of ``y·[x < 0]`` instead, in the same 8 rounds: the product rides on the
-    daBit's opening (:func:`~privet.smpc.bits.plane_to_arith`).
+    With ``times`` (a share of ``y``, of ``x``'s shape or ``(k, *x.shape)``; the plan made
+    with ``product`` = that shape), return a share of ``y·[x < 0]`` instead, in the same 8
+    rounds: the product rides on the daBit's opening (:func:`~privet.smpc.bits.plane_to_arith`).
 
     ``y = x + 2^62`` lies in ``[0, 2^63)``, so ``[x < 0] = 1 - y_62`` (bit 62 of ``y``), the
     LTZ of Catrina & de Hoogh 2010 (SCN, §4: ``-Trunc(a, k-1, k)`` with ``k = 63``, whose
