@@ -25,7 +25,14 @@ from privet.smpc.bits import (
 from privet.smpc.dealer import Dealer, MaterialSource
 from privet.smpc.recipes import dabits, fan_triples, wrap_masks
 from privet.smpc.ring import from_signed, to_signed
-from privet.smpc.truncation import less_than_zero, less_than_zero_plan, truncate, truncation_plan
+from privet.smpc.truncation import (
+    less_than_zero,
+    less_than_zero_plan,
+    truncate,
+    truncate_relu,
+    truncate_relu_plan,
+    truncation_plan,
+)
 
 U64 = np.uint64
 
@@ -282,3 +289,29 @@ def test_the_sign_test_times_a_stack_of_values() -> None:
     assert np.array_equal(to_signed(reconstruct_additive(outs)), np.where(x < 0, y, 0))
     with pytest.raises(ParameterError, match="needs y of shape"):
         less_than_zero_plan(x.shape, product=(2, 299))
+
+
+def test_truncate_then_relu_costs_the_rounds_of_one_sign_test() -> None:
+    m = 6400
+    g = np.random.default_rng(23)
+    edges = [0, -1, 1, -(2**16), 2**16 - 1, -(2**40)]
+    x = np.concatenate([edges, g.integers(-(2**45), 2**45, m - len(edges))])
+    sx = _share(x.astype(np.int64), 2)
+    sent: list[dict[str, int]] = [{}, {}]
+
+    def body(s, i, mat):  # type: ignore[no-untyped-def]
+        before = s.channel.stats.snapshot()
+        out = truncate_relu(s, sx[i], bits=16, mode="dealer", material=mat)
+        s.end()
+        after = s.channel.stats.snapshot()
+        sent[i] = {k: after[k] - before[k] for k in after}
+        return out
+
+    outs = run_protocol(2, body, truncate_relu_plan(x.shape, bits=16, mode="dealer"))
+    got = to_signed(reconstruct_additive(outs))
+    want = np.maximum(x >> 16, 0)
+    assert np.all((got - want >= 0) & (got - want <= 1))  # the dealer truncation: +0 or +1 ulp
+    assert np.all(got[x < 0] == 0)  # exactly 0 wherever x < 0
+    for i in range(2):  # the truncation's opening rides with the sign test's: no round of its own
+        assert sent[i]["rounds"] == 8
+        assert sent[i]["bytes_sent"] == m * 8 + (m * 8 + 188 * (m // 64) * 8 + m // 8 + m * 8)

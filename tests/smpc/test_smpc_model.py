@@ -41,7 +41,11 @@ def test_private_mlp_inference_matches_plaintext(
     with InProcessCluster(parties=2, clients=("hospital", "bob"), rng=SecureRandom.seeded(5)) as c:
         model = c.from_torch(mlp, owner="hospital")
         hospital_before = c.client_stats("hospital").bytes_received
-        logits = model(c.share(x, owner="bob"))
+        xs = c.share(x, owner="bob")
+        c.reset_costs()
+        logits = model(xs)
+        # Beaver, then the truncation sent with the sign test (8), Beaver, truncation: 11
+        assert c.cost_report()["inference"].rounds == 11
         pred = argmax(logits, axis=1).reveal(to="bob")
         got = logits.reveal(to="bob")
         assert c.client_stats("hospital").bytes_received == hospital_before  # nothing opened to it
@@ -49,6 +53,18 @@ def test_private_mlp_inference_matches_plaintext(
     assert np.max(np.abs(got - plain)) <= 2e-3
     assert "Linear(64->128)" in repr(model)
     assert len(model) == 3
+
+
+@pytest.mark.parametrize(("mode", "parties"), [("local", 2), ("exact", 3), ("dealer", 3)])
+def test_every_truncation_mode_runs_the_mlp(
+    mlp: Any, digits: tuple[np.ndarray, np.ndarray], mode: str, parties: int
+) -> None:
+    x, _ = digits
+    with torch.no_grad():
+        plain = mlp.double()(torch.tensor(x[:200])).numpy()
+    with InProcessCluster(parties=parties, truncation=mode, rng=SecureRandom.seeded(7)) as c:
+        got = c.from_torch(mlp)(c.share(x[:200])).reveal()
+    assert np.max(np.abs(got - plain)) <= 2e-3
 
 
 def test_layer_errors_are_reported(mlp: Any, digits: tuple[np.ndarray, np.ndarray]) -> None:

@@ -45,6 +45,7 @@ from privet.smpc.tensor import (
     concatenate,
     ltz,
     public,
+    rectify,
     relabel,
     stack,
 )
@@ -76,7 +77,7 @@ def relu(x: SharedTensor) -> SharedTensor:
     """
     x = _check(x)
     with x.driver.op("relu"):
-        return _sub(x, ltz(x, times=x))
+        return rectify(x)
 
 
 def sign(x: SharedTensor) -> SharedTensor:

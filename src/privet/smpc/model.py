@@ -11,9 +11,12 @@ Supported layers (evaluation mode):
 * ``BatchNorm1d``/``BatchNorm2d`` folded into the preceding ``Linear``/``Conv2d``
   (``w' = w·γ/σ``, ``b' = (b - μ)·γ/σ + β``, ``σ = sqrt(var + eps)``); elsewhere, as a shared
   affine map;
-* ``ReLU`` (exact, :func:`privet.smpc.relu`), ``MaxPool2d`` (no padding; a tree of
-  comparisons over each window), ``AvgPool2d`` (window sum times ``1/k``), ``Flatten``,
-  ``Softmax`` (:func:`privet.smpc.softmax`), ``Dropout`` and ``Identity`` (no-ops).
+* ``ReLU`` (exact, :func:`privet.smpc.relu`; after a ``Linear``/``Conv2d`` that layer's
+  product is left untruncated and the ReLU truncates it with the sign test's opening,
+  :func:`privet.smpc.truncation.truncate_relu`: one round fewer), ``MaxPool2d`` (no
+  padding; a tree of comparisons over each window), ``AvgPool2d`` (window sum times
+  ``1/k``), ``Flatten``, ``Softmax`` (:func:`privet.smpc.softmax`), ``Dropout`` and
+  ``Identity`` (no-ops).
 
 The weights are fixed-point encoded (error ≤ 2^-(f+1) each); :meth:`SharedModel.layer_errors`
 measures each layer's error against the plaintext model on data the caller may reveal.
@@ -45,11 +48,10 @@ from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError, ParameterTypeError
 from privet.smpc.comparison import max as shared_max
-from privet.smpc.comparison import relu
 from privet.smpc.driver import Driver
 from privet.smpc.nonlinear import softmax
 from privet.smpc.ring import conv_geometry
-from privet.smpc.tensor import SharedTensor, _add, _linear, _mul
+from privet.smpc.tensor import SharedTensor, _add, _linear, _mul, rectify
 
 __all__ = ["LayerError", "SharedLayer", "SharedModel", "from_torch"]
 
@@ -279,14 +281,17 @@ def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
                     w, b = _fold_bn(w, b, nxt)
                     seq.append(refs[i + 1])
                     i += 1
+                # before a ReLU the product stays untruncated: the ReLU truncates it with one
+                # round fewer (truncation.truncate_relu)
+                exact = i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU)
                 if isinstance(m, nn.Linear):
                     layers.append(
                         _linear_layer(
-                            share(w.T.copy()), share(b), m.in_features, m.out_features, fold
+                            share(w.T.copy()), share(b), m.in_features, m.out_features, fold, exact
                         )
                     )
                 else:
-                    layers.append(_conv_layer(share(w), share(b.reshape(-1, 1, 1)), m, fold))
+                    layers.append(_conv_layer(share(w), share(b.reshape(-1, 1, 1)), m, fold, exact))
                 plain.append(_seq(seq))
             elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
                 scale, shift = _bn_affine(m)
@@ -298,7 +303,7 @@ def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
                 )
                 plain.append(_seq([refs[i]]))
             elif isinstance(m, nn.ReLU):
-                layers.append(SharedLayer("ReLU", relu))
+                layers.append(SharedLayer("ReLU", _relu_layer))
                 plain.append(_seq([refs[i]]))
             elif isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
                 layers.append(_pool_layer(m))
@@ -329,18 +334,24 @@ def _seq(mods: list[Any]) -> Callable[[Any], Any]:
     return run
 
 
+def _relu_layer(x: SharedTensor) -> SharedTensor:
+    """ReLU; an untruncated product from the layer before is truncated on the way."""
+    with x.driver.op("relu"):
+        return rectify(x, truncate=True)
+
+
 def _linear_layer(
-    w: SharedTensor, b: SharedTensor, n_in: int, n_out: int, folded: bool
+    w: SharedTensor, b: SharedTensor, n_in: int, n_out: int, folded: bool, exact: bool
 ) -> SharedLayer:
     name = f"Linear({n_in}->{n_out}{', BN folded' if folded else ''})"
 
     def forward(x: SharedTensor) -> SharedTensor:
-        return _add(_linear("matmul", x, w, {}), b)
+        return _add(_linear("matmul", x, w, {}, exact=exact), b)
 
     return SharedLayer(name, forward)
 
 
-def _conv_layer(w: SharedTensor, b: SharedTensor, m: Any, folded: bool) -> SharedLayer:
+def _conv_layer(w: SharedTensor, b: SharedTensor, m: Any, folded: bool, exact: bool) -> SharedLayer:
     if m.groups != 1 or _pair(m.dilation) != (1, 1):
         raise ParameterError(
             "Conv2d with groups or dilation is not supported; use groups=1, dilation=1"
@@ -352,7 +363,7 @@ def _conv_layer(w: SharedTensor, b: SharedTensor, m: Any, folded: bool) -> Share
     name = f"Conv2d({m.in_channels}->{m.out_channels}, k={_pair(m.kernel_size)}{note})"
 
     def forward(x: SharedTensor) -> SharedTensor:
-        return _add(_linear("conv2d", x, w, params), b)
+        return _add(_linear("conv2d", x, w, params, exact=exact), b)
 
     return SharedLayer(name, forward)
 

@@ -37,6 +37,7 @@ from privet.smpc.truncation import (
     MODES,
     TruncationMode,
     less_than_zero_plan,
+    truncate_relu_plan,
     truncation_plan,
 )
 
@@ -184,6 +185,11 @@ def plan(ins: Instruction) -> list[Recipe]:
         return _trunc(ins)
     if op == "trunc":
         return truncation_plan(ins.shape("shape"), bits=_bits(ins, "bits"), mode=ins.mode())
+    if op == "relu":
+        bits, shape = _bits(ins, "trunc"), ins.shape("shape")
+        if bits:
+            return truncate_relu_plan(shape, bits=bits, mode=ins.mode())
+        return less_than_zero_plan(shape, product=shape)
     if op == "ltz":
         product = ins.shape("y_shape") if "y" in ins.args else None
         return less_than_zero_plan(ins.shape("shape"), product=product)

@@ -48,7 +48,7 @@ from privet.smpc.dealer import Dealer
 from privet.smpc.program import Instruction, decode, encode, plan
 from privet.smpc.ring import Ring
 from privet.smpc.session import PartySession
-from privet.smpc.truncation import less_than_zero, truncate
+from privet.smpc.truncation import less_than_zero, truncate, truncate_relu
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "DealerRuntime", "PartyRuntime", "decode_index", "encode_index"]
 
@@ -264,6 +264,7 @@ class PartyRuntime(_Runtime):
             "square": self._square,
             "trunc": self._trunc,
             "ltz": self._ltz,
+            "relu": self._relu,
             "reshape": self._reshape,
             "transpose": self._transpose,
             "sum": self._sum,
@@ -401,6 +402,18 @@ class PartyRuntime(_Runtime):
         if x.shape != ins.shape("shape") or (y is not None and y.shape != ins.shape("y_shape")):
             raise ProtocolError("ltz operand shapes differ from the instruction's")
         self._put(ins, less_than_zero(self.session, x, material=mats, times=y))
+
+    def _relu(self, ins: Instruction) -> None:
+        mats = self.session.fetch(plan(ins))
+        x = self._get(ins, "x")
+        if x.shape != ins.shape("shape"):
+            raise ProtocolError("relu operand shape differs from the instruction's")
+        bits = ins.integer("trunc")
+        if bits:
+            z = truncate_relu(self.session, x, bits=bits, mode=ins.mode(), material=mats)
+        else:
+            z = ring.sub(x, less_than_zero(self.session, x, material=mats, times=x))
+        self._put(ins, z)
 
     # -- shape operations (local) --------------------------------------------------------
 

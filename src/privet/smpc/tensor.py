@@ -48,7 +48,16 @@ from privet.smpc import ring
 if TYPE_CHECKING:
     from privet.smpc.driver import Driver
 
-__all__ = ["SharedTensor", "concatenate", "ltz", "mul_to", "public", "relabel", "stack"]
+__all__ = [
+    "SharedTensor",
+    "concatenate",
+    "ltz",
+    "mul_to",
+    "public",
+    "rectify",
+    "relabel",
+    "stack",
+]
 
 U64 = np.uint64
 
@@ -447,12 +456,19 @@ def _mul(a: SharedTensor, other: Any) -> SharedTensor:
     )
 
 
-def _linear(kind: str, a: SharedTensor, other: Any, params: dict[str, Any]) -> SharedTensor:
-    """``kind(a, other)`` for a bilinear map, ``other`` shared or public."""
+def _linear(
+    kind: str, a: SharedTensor, other: Any, params: dict[str, Any], *, exact: bool = False
+) -> SharedTensor:
+    """``kind(a, other)`` for a bilinear map, ``other`` shared or public.
+
+    ``exact`` (``other`` shared): keep every fractional bit of the product, no truncation.
+    """
     d = a.driver
     if isinstance(other, SharedTensor):
         _same_cluster(a, other)
         trunc, frac = _trunc_for(d, a.frac_bits + other.frac_bits)
+        if exact:
+            trunc, frac = 0, a.frac_bits + other.frac_bits
         shape = ring.output_shape(kind, a.shape, other.shape, params)
         args = {
             "x": a.reg,
@@ -612,6 +628,19 @@ def ltz(a: SharedTensor, times: SharedTensor | None = None) -> SharedTensor:
         )
     args.update(y=times.reg, y_shape=list(times.shape))
     return a.driver.emit("ltz", times.shape, times.frac_bits, args)
+
+
+def rectify(a: SharedTensor, *, truncate: bool = False) -> SharedTensor:
+    """Return ``max(a, 0)`` in one instruction (a sign test whose product rides on it).
+
+    With ``truncate``, a tensor carrying more than the cluster's fractional bits (a
+    layer's untruncated product) is truncated to them in the same instruction, its
+    opening sent with the sign test's (:func:`privet.smpc.truncation.truncate_relu`).
+    """
+    d = a.driver
+    trunc, frac = _trunc_for(d, a.frac_bits) if truncate else (0, a.frac_bits)
+    args = {"x": a.reg, "shape": list(a.shape), **d.mode_args(trunc)}
+    return d.emit("relu", a.shape, frac, args)
 
 
 def _same_cluster(a: SharedTensor, b: SharedTensor) -> None:

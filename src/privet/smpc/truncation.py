@@ -65,6 +65,8 @@ __all__ = [
     "less_than_zero",
     "less_than_zero_plan",
     "truncate",
+    "truncate_relu",
+    "truncate_relu_plan",
     "truncation_plan",
 ]
 
@@ -147,14 +149,38 @@ def truncate(
             return np.asarray(np.right_shift(x, sh))
         return neg(np.asarray(np.right_shift(neg(x), sh)))
     wrap = material[0]
-    r = wrap["r"]
+    # c = y + r with y = x + 2^62 (uniform: reveals nothing)
+    (c,) = sess.open([_biased_mask(sess, x, wrap["r"])], step=f"trunc/{bits}")
+    z = _truncated(sess, c, wrap, bits)
+    if mode == "exact":
+        n_lt = len(material) - 2
+        low = np.bitwise_and(c, U64((1 << bits) - 1))
+        # r mod 2^m arrives as bit planes: only the public c is transposed (bits module)
+        b_xor = less_than_planes(
+            sess, low, wrap["r_lo"], bits=bits, material=material[1 : 1 + n_lt]
+        )
+        b = plane_to_arith(sess, b_xor, np.shape(x), material[-1])  # b = [c mod 2^m < r mod 2^m]
+        z = sub(z, b)
+    return z
+
+
+def _biased_mask(sess: PartySession, x: Ring, r: Ring) -> Ring:
+    """Return this party's share of ``x + 2^62 + r`` (the bias added by party 0 only)."""
     masked = add(x, r)
     if sess.leader:
-        np.add(masked, U64(1 << BIAS_BITS), out=masked)  # y = x + 2^62 (party 0 only)
-    (c,) = sess.open([masked], step=f"trunc/{bits}")  # c = y + r (uniform: reveals nothing)
-    # wrap of y + r is r_63 ∧ ¬c_63 because y < 2^63 (Escudero et al. 2020, §5);
-    # z = (1 - c_63)·2^(64-m)·r_63 - r_hi, computed in one buffer. The public parts come
-    # first: r_hi and r_msb are read last, so their receiver waits for the dealer only then.
+        np.add(masked, U64(1 << BIAS_BITS), out=masked)
+    return masked
+
+
+def _truncated(sess: PartySession, c: Ring, wrap: Mapping[str, Ring], bits: int) -> Ring:
+    """Return the share of ``⌊x / 2^m⌋ + b`` (``b`` the dropped borrow) from the opened ``c``.
+
+    The wrap of ``y + r`` is ``r_63 ∧ ¬c_63`` because ``y < 2^63`` (Escudero et al. 2020,
+    §5); ``z = (1 - c_63)·2^(64-m)·r_63 - r_hi`` (+ ``⌊c/2^m⌋ - 2^(62-m)`` for party 0),
+    computed in one buffer. The public parts come first: ``r_hi`` and ``r_msb`` are read
+    last, so their receiver waits for the dealer only then.
+    """
+    sh = U64(bits)
     z = np.asarray(np.right_shift(c, U64(63)))  # every array here has x's shape
     np.subtract(U64(1), z, out=z)
     np.left_shift(z, U64(64 - bits), out=z)
@@ -166,15 +192,6 @@ def truncate(
     np.subtract(z, wrap["r_hi"], out=z)
     if c_hi is not None:
         np.add(z, c_hi, out=z)
-    if mode == "exact":
-        n_lt = len(material) - 2
-        low = np.bitwise_and(c, U64((1 << bits) - 1))
-        # r mod 2^m arrives as bit planes: only the public c is transposed (bits module)
-        b_xor = less_than_planes(
-            sess, low, wrap["r_lo"], bits=bits, material=material[1 : 1 + n_lt]
-        )
-        b = plane_to_arith(sess, b_xor, np.shape(x), material[-1])  # b = [c mod 2^m < r mod 2^m]
-        z = sub(z, b)
     return z
 
 
@@ -215,11 +232,19 @@ def less_than_zero(
     (:func:`~privet.smpc.recipes.sign_masks`).
     """
     mask = material[0]
-    masked = add(x, mask["r"])
-    if sess.leader:
-        np.add(masked, U64(1 << BIAS_BITS), out=masked)  # y = x + 2^62 (party 0 only)
-    (c,) = sess.open([masked], step="ltz")  # c = y + r
-    r_bits = mask["r_bits"]
+    (c,) = sess.open([_biased_mask(sess, x, mask["r"])], step="ltz")  # c = y + r
+    return _sign_bit(sess, c, np.shape(x), material, times)
+
+
+def _sign_bit(
+    sess: PartySession,
+    c: Ring,
+    shape: tuple[int, ...],
+    material: Sequence[Mapping[str, Ring]],
+    times: Ring | None,
+) -> Ring:
+    """Finish :func:`less_than_zero` from its opened ``c`` (its material in order)."""
+    r_bits = material[0]["r_bits"]
     low = np.bitwise_and(c, U64((1 << BIAS_BITS) - 1))
     borrow = less_than_planes(
         sess, low, r_bits[:BIAS_BITS], bits=BIAS_BITS, material=material[1:-1]
@@ -228,4 +253,41 @@ def less_than_zero(
     if sess.leader:  # ⊕ c_62 ⊕ 1: the complement of y_62 is [x < 0]
         np.bitwise_xor(bit, bit_plane(c, BIAS_BITS), out=bit)
         np.invert(bit, out=bit)
-    return plane_to_arith(sess, bit, np.shape(x), material[-1], times=times)
+    return plane_to_arith(sess, bit, shape, material[-1], times=times)
+
+
+def truncate_relu_plan(shape: tuple[int, ...], *, bits: int, mode: TruncationMode) -> list[Recipe]:
+    """Return the dealer material of :func:`truncate_relu`: a truncation, then a sign test."""
+    return [
+        *truncation_plan(shape, bits=bits, mode=mode),
+        *less_than_zero_plan(shape, product=shape),
+    ]
+
+
+def truncate_relu(
+    sess: PartySession,
+    x: Ring,
+    *,
+    bits: int,
+    mode: TruncationMode,
+    material: Sequence[Mapping[str, Ring]],
+) -> Ring:
+    """Return this party's share of ``relu(t)``, ``t`` the truncation of ``x`` by ``bits``.
+
+    A layer's product, then its ReLU, with one round fewer in ``"dealer"`` mode: the sign
+    of ``⌊x/2^m⌋`` is that of ``x``, so the sign test runs on ``x`` and its masked opening
+    goes out together with the truncation's (two masks, independent: nothing more is
+    revealed), and ``t - t·[x < 0]`` rides on the sign test's last opening. With the
+    dealer truncation's ``t = ⌊x/2^m⌋ + b`` (``b`` ∈ {0, 1}) the result is ``relu(t)``
+    exactly: where ``x < 0``, ``t`` is 0 or negative and the output is 0. Needs
+    ``|x| < 2^62`` (ring units), as both steps do. Other modes truncate first.
+    """
+    n_trunc = len(truncation_plan(np.shape(x), bits=bits, mode=mode))
+    trunc_mat, sign_mat = material[:n_trunc], material[n_trunc:]
+    if mode != "dealer":
+        t = truncate(sess, x, bits=bits, mode=mode, material=trunc_mat)
+        return sub(t, less_than_zero(sess, t, material=sign_mat, times=t))
+    masks = [_biased_mask(sess, x, trunc_mat[0]["r"]), _biased_mask(sess, x, sign_mat[0]["r"])]
+    c_trunc, c_sign = sess.open(masks, step=f"trunc/{bits}+ltz")
+    t = _truncated(sess, c_trunc, trunc_mat[0], bits)
+    return sub(t, _sign_bit(sess, c_sign, np.shape(x), sign_mat, times=t))
