@@ -1,12 +1,19 @@
-"""The int8 byte-digit engine computes Z_2^64 matrix products exactly, on any CPU.
+"""The int8 byte-digit engine computes Z_2^64 matrix products exactly where it may run.
 
-AMX makes it fast; correctness does not depend on it (oneDNN falls back to other int8
-kernels), so these tests run everywhere.
+It may run where oneDNN's int8 GEMM sums exactly in int32 (AMX or VNNI kernels), which
+``bytemm.int8_exact`` checks at the proof's extremes; the tests that compute with the engine
+need that and are skipped on CPUs without it, where the engine refuses to run (tested here
+with oneDNN capped at AVX2 in a subprocess).
 """
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
 import sys
+import types
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,10 +30,16 @@ EDGES = [0, 1, 2**64 - 1, 2**63, 2**63 - 1, 0x8080808080808080, 0x7F7F7F7F7F7F7F
 _words = st.one_of(st.sampled_from(EDGES), st.integers(0, 2**64 - 1))
 
 
+needs_exact_int8 = pytest.mark.skipif(
+    not bytemm.int8_exact(), reason="torch._int_mm is not exact on this CPU (no AMX/VNNI)"
+)
+
+
 def _reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a, b, dtype=U64)
 
 
+@needs_exact_int8
 @settings(max_examples=60, deadline=None)
 @given(
     dims=st.tuples(st.integers(1, 20), st.integers(1, 300), st.integers(1, 20)),
@@ -41,6 +54,7 @@ def test_byte_engine_matches_integer_matmul(
     assert np.array_equal(bytemm.byte_matmul_sum([(a, b)]), _reference(a, b))
 
 
+@needs_exact_int8
 def test_fused_pairs_batched_rows_and_strided_operands() -> None:
     rng = np.random.default_rng(11)
     words = lambda *s: rng.integers(0, 2**64, size=s, dtype=U64, endpoint=False)  # noqa: E731
@@ -53,6 +67,7 @@ def test_fused_pairs_batched_rows_and_strided_operands() -> None:
     assert np.array_equal(out, _reference(a1, b1) + _reference(a2, b2))
 
 
+@needs_exact_int8
 def test_worst_case_digits_at_the_chunk_bound_are_exact() -> None:
     # a zero word has every digit at -128: the largest |term| 2^14 in every GEMM, and with
     # three chunks of K_MAX terms the largest int32 partial sums the proof allows
@@ -64,6 +79,7 @@ def test_worst_case_digits_at_the_chunk_bound_are_exact() -> None:
     assert np.array_equal(bytemm.byte_matmul_sum([(ones, ones.T)]), _reference(ones, ones.T))
 
 
+@needs_exact_int8
 def test_the_int32_bound_matters(monkeypatch: pytest.MonkeyPatch) -> None:
     # the proof needs 8 K 2^14 < 2^31. Overflow of D_s is invisible mod 2^64 when s >= 4
     # (it is shifted by 8 s >= 32 bits), so 2^15 terms, where D_3 reaches 2^31, are the
@@ -75,6 +91,7 @@ def test_the_int32_bound_matters(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bytemm, "int8_exact", lambda: True)
     monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "float64")
     assert not bytemm.enabled()
     monkeypatch.setenv(bytemm.ENGINE_VARIABLE, " INT8 ")
@@ -86,6 +103,7 @@ def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         bytemm.enabled()
 
 
+@needs_exact_int8
 def test_ring_matmul_sends_big_products_to_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     engine = bytemm.byte_matmul_sum
@@ -129,6 +147,7 @@ def test_auto_imports_torch_only_once_the_limb_products_cost_as_much(
     # until they have taken BREAK_EVEN_S; a host without AMX never switches
     monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "auto")
     monkeypatch.setattr(bytemm, "_amx_tiles", lambda: True)
+    monkeypatch.setattr(bytemm, "int8_exact", lambda: True)
     monkeypatch.setattr(bytemm, "has_amx", lambda: True)
     monkeypatch.setattr(bytemm, "_limb_seconds", 0.0)
     monkeypatch.delitem(sys.modules, "torch", raising=False)
@@ -156,3 +175,58 @@ def test_ring_matmul_counts_the_limb_time_the_engine_could_have_saved(
     big = np.ones((256, 256), dtype=U64)
     ring.matmul(big, big)
     assert bytemm._limb_seconds > 0.0
+
+
+def test_an_inexact_int8_kernel_is_caught_before_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a kernel that saturates its sums at int16, as oneDNN's pre-VNNI kernels may
+    torch = bytemm._torch()
+
+    def saturating(a: Any, b: Any) -> Any:
+        exact = a.to(torch.int64) @ b.to(torch.int64)
+        return exact.clamp(-(2**15), 2**15 - 1).to(torch.int32)
+
+    fake = types.SimpleNamespace(_int_mm=saturating, from_numpy=torch.from_numpy)
+    monkeypatch.setattr(bytemm, "_torch", lambda: fake)
+    bytemm.int8_exact.cache_clear()
+    try:
+        assert not bytemm.int8_exact()
+        monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "int8")
+        with pytest.raises(ParameterError, match=r"not sum int8 products exactly.*float64"):
+            bytemm.enabled()
+        monkeypatch.setattr(bytemm, "has_amx", lambda: True)
+        monkeypatch.setattr(bytemm, "_amx_tiles", lambda: True)
+        monkeypatch.setenv(bytemm.ENGINE_VARIABLE, "auto")
+        monkeypatch.setitem(sys.modules, "torch", fake)
+        assert not bytemm.enabled()  # auto falls back to the limbs
+        with pytest.raises(ParameterError, match="not exact on this CPU"):
+            bytemm.byte_matmul_sum([(np.ones((2, 2), U64), np.ones((2, 2), U64))])
+    finally:
+        bytemm.int8_exact.cache_clear()
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="an x86 oneDNN cap")
+def test_onednn_without_vnni_is_refused_not_trusted() -> None:
+    # oneDNN capped at AVX2 has no VNNI/AMX int8 kernel: the check must fail, forced int8
+    # must refuse, and auto must keep the exact float64 limbs
+    code = (
+        "import numpy as np, os\n"
+        "from privet.smpc import bytemm, ring\n"
+        "from privet.core.errors import ParameterError\n"
+        "a = np.arange(128 * 256, dtype=np.uint64).reshape(128, 256) * np.uint64(2**40 + 7)\n"
+        "assert not bytemm.int8_exact()\n"
+        "os.environ[bytemm.ENGINE_VARIABLE] = 'int8'\n"
+        "try:\n"
+        "    ring.matmul(a, a.T)\n"
+        "    raise SystemExit('forced int8 ran on an inexact kernel')\n"
+        "except ParameterError:\n"
+        "    pass\n"
+        "os.environ[bytemm.ENGINE_VARIABLE] = 'auto'\n"
+        "assert np.array_equal(ring.matmul(a, a.T), np.matmul(a, a.T, dtype=np.uint64))\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"

@@ -33,17 +33,17 @@ def test_instructions_roundtrip() -> None:
         [np.frombuffer(b"[1, 2]", dtype=np.uint8)],
         [
             np.frombuffer(
-                json.dumps({"v": 2, "seq": 1, "op": "add", "args": {}}).encode(), dtype=np.uint8
+                json.dumps({"v": 1, "seq": 1, "op": "add", "args": {}}).encode(), dtype=np.uint8
             )
         ],
         [
             np.frombuffer(
-                json.dumps({"v": 1, "seq": -1, "op": "add", "args": {}}).encode(), dtype=np.uint8
+                json.dumps({"v": 2, "seq": -1, "op": "add", "args": {}}).encode(), dtype=np.uint8
             )
         ],
         [
             np.frombuffer(
-                json.dumps({"v": 1, "seq": 1, "op": 3, "args": {}}).encode(), dtype=np.uint8
+                json.dumps({"v": 2, "seq": 1, "op": 3, "args": {}}).encode(), dtype=np.uint8
             )
         ],
     ],

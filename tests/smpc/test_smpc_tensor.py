@@ -274,6 +274,9 @@ def test_shared_tensor_is_a_handle(cluster: InProcessCluster) -> None:
     assert x in [x]
     with pytest.raises(ParameterTypeError, match="no truth value"):
         bool(x == cluster.share(np.zeros((2, 3))))
+    assert (x == None) is False  # noqa: E711 - not a comparison of elements, as for numpy
+    assert (x != "a") is True
+    assert x not in [None, "a"]  # and no secure comparison is run for them
 
 
 def test_a_comparison_times_a_value(cluster: InProcessCluster) -> None:

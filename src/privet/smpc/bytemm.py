@@ -48,6 +48,7 @@ __all__ = [
     "enabled",
     "fits",
     "has_amx",
+    "int8_exact",
     "record_limb_seconds",
 ]
 
@@ -123,13 +124,37 @@ def _amx_tiles() -> bool:
         return False
 
 
+@functools.cache
+def int8_exact() -> bool:
+    """Return True when ``torch._int_mm`` sums int8 products exactly in int32 here.
+
+    oneDNN's AMX and VNNI kernels do; its older int8 kernels (CPUs without VNNI, such as
+    Skylake-SP or AMD Zen 2/3) may saturate intermediate 16-bit sums, which would make the
+    engine silently wrong. So before any use, one product at the proof's extremes is
+    checked against numpy: digits ``127`` and ``-128`` over ``8·K_MAX`` terms, partial
+    sums up to the ``2^30`` the proof allows, both signs. Cached per process.
+    """
+    try:
+        torch = _torch()
+    except (ImportError, ParameterError):  # pragma: no cover - torch is a dependency
+        return False
+    k = DIGITS * K_MAX
+    a = np.empty((4, k), dtype=np.int8)
+    a[0], a[1], a[2] = 127, -128, 1
+    a[3, 0::2], a[3, 1::2] = 127, -128
+    b = np.ascontiguousarray(a.T)
+    want = a.astype(np.int64) @ b.astype(np.int64)
+    got = torch._int_mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    return bool(np.array_equal(got.astype(np.int64), want))
+
+
 def _auto() -> bool:
     """Return the ``auto`` choice (the rule is in the module docstring)."""
     if not has_amx():
         return False
     if "torch" not in sys.modules and _limb_seconds < BREAK_EVEN_S:
         return False  # importing torch would cost more than the limb products have so far
-    return _amx_tiles()
+    return _amx_tiles() and int8_exact()
 
 
 def enabled() -> bool:
@@ -139,7 +164,7 @@ def enabled() -> bool:
     ------
     ParameterError
         If ``PRIVET_SMPC_MATMUL`` holds anything but ``auto``, ``int8`` or ``float64``,
-        or asks for ``int8`` on a big-endian host.
+        or asks for ``int8`` on a big-endian host or where :func:`int8_exact` fails.
     """
     choice = os.environ.get(ENGINE_VARIABLE, "auto").strip().lower()
     if choice == "auto":
@@ -149,6 +174,11 @@ def enabled() -> bool:
     if choice == "int8":
         if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
             raise ParameterError(f"{ENGINE_VARIABLE}=int8 needs a little-endian host")
+        if not int8_exact():
+            raise ParameterError(
+                f"{ENGINE_VARIABLE}=int8: torch._int_mm does not sum int8 products exactly "
+                f"on this CPU (no AMX or VNNI int8 kernels); set {ENGINE_VARIABLE}=float64"
+            )
         return True
     raise ParameterError(
         f"{ENGINE_VARIABLE}={choice!r} is not an engine; use auto, int8 or float64"
@@ -218,13 +248,18 @@ def _chunk(pairs: list[Pair], rows: int, n: int) -> Ring:
     Horner's rule in int64, whose wrap-around is arithmetic mod 2^64.
     """
     torch = _torch()
+    if not int8_exact():
+        raise ParameterError(
+            "torch._int_mm is not exact on this CPU (no AMX or VNNI int8 kernels); "
+            f"use the float64 limbs ({ENGINE_VARIABLE}=float64)"
+        )
     k_all = sum(a.shape[-1] for a, _ in pairs)
     s_dig = torch.from_numpy(_digits_a(pairs, rows, k_all).reshape(rows, DIGITS * k_all))
     t_dig = torch.from_numpy(_digits_b(pairs, k_all, n).reshape(DIGITS * k_all, n))
     acc = np.zeros((rows, n), dtype=np.int64)
     for s in range(DIGITS - 1, -1, -1):  # Horner: acc = Σ 256^s D_s
         d_s = torch._int_mm(s_dig[:, : (s + 1) * k_all], t_dig[(DIGITS - 1 - s) * k_all :])
-        np.left_shift(acc, 8, out=acc)
+        np.multiply(acc, 256, out=acc)  # wraps mod 2^64 (numpy integer arithmetic)
         np.add(acc, d_s.numpy(), out=acc)
     out: Ring = acc.view(U64)
     row_sum = np.zeros(rows, dtype=U64)

@@ -4,7 +4,7 @@ An instruction is one message of arrays: a UTF-8 JSON object in a ``uint8`` arra
 public constants as numeric arrays. Nothing is pickled; the runtime checks every field, and
 a malformed instruction is a :class:`~privet.errors.ProtocolError`. The JSON object is::
 
-    {"v": 1, "seq": 17, "op": "bilinear", "args": {...}, "free": [3, 4]}
+    {"v": 2, "seq": 17, "op": "bilinear", "args": {...}, "free": [3, 4]}
 
 ``seq`` numbers the instructions (message tags and dealer nonces follow it); ``free`` lists
 registers the driver no longer needs. :func:`plan` maps an instruction to the dealer material
@@ -43,7 +43,10 @@ from privet.smpc.truncation import (
 
 __all__ = ["VERSION", "Instruction", "decode", "encode", "plan"]
 
-VERSION: Final = 1
+VERSION: Final = 2
+"""The instruction format's version. 2: ``ltz`` draws the sign mask of
+:func:`~privet.smpc.recipes.sign_masks` and may carry a product (``y``, ``y_shape``);
+``relu`` is an instruction. A runtime refuses any other version."""
 MAX_JSON_BYTES: Final = 1 << 20
 
 

@@ -233,16 +233,21 @@ class SharedTensor:
         """Elementwise ``[self == other]`` as shared 0/1 integers (:func:`~privet.smpc.equal`).
 
         As for numpy arrays and torch tensors, ``==`` compares elements; the tensor still
-        hashes by identity, and using the result as a truth value raises.
+        hashes by identity, and using the result as a truth value raises. Anything but a
+        shared tensor or numbers (``None``, a string) is not equal, as for numpy.
         """
         from privet.smpc.comparison import equal  # comparison builds on this module
 
+        if not _comparable(other):
+            return NotImplemented
         return equal(self, other)
 
     def __ne__(self, other: object) -> SharedTensor:  # type: ignore[override]
         """Elementwise ``[self != other]`` as shared 0/1 integers."""
         from privet.smpc.comparison import equal
 
+        if not _comparable(other):
+            return NotImplemented
         with self._driver.op("ne"):
             return _add(_neg(equal(self, other)), 1)
 
@@ -641,6 +646,15 @@ def rectify(a: SharedTensor, *, truncate: bool = False) -> SharedTensor:
     trunc, frac = _trunc_for(d, a.frac_bits) if truncate else (0, a.frac_bits)
     args = {"x": a.reg, "shape": list(a.shape), **d.mode_args(trunc)}
     return d.emit("relu", a.shape, frac, args)
+
+
+def _comparable(other: object) -> bool:
+    """Whether ``==`` with ``other`` is an elementwise comparison: a tensor or numbers."""
+    if isinstance(other, SharedTensor | numbers.Number | np.ndarray):
+        return not isinstance(other, np.ndarray) or other.dtype.kind in "biuf"
+    if isinstance(other, list | tuple):
+        return np.asarray(other).dtype.kind in "biuf"
+    return False
 
 
 def _same_cluster(a: SharedTensor, b: SharedTensor) -> None:
