@@ -201,7 +201,7 @@ def main() -> None:
     results = run_suite("dealer", ("mul", "lt", "matmul", "relu", "inference"))
     # CrypTen truncates 2-party products locally (SecureML); the same option, for reference.
     results["local_truncation"] = run_suite("local", ("mul", "matmul", "relu", "inference"))
-    if bytemm.has_amx():  # the ring-matmul engine forced to int8 GEMMs (privet.smpc.bytemm)
+    if bytemm.has_amx() and bytemm.int8_exact():  # the int8 engine forced (smpc.bytemm)
         os.environ[bytemm.ENGINE_VARIABLE] = "int8"  # the parties inherit it
         try:
             results["int8_matmul"] = run_suite("dealer", ("matmul", "inference"))
