@@ -63,7 +63,9 @@ from privet.smpc.tensor import (
     _sub,
     ltz,
     mul_to,
+    public,
     relabel,
+    stack,
 )
 
 __all__ = ["divide", "exp", "reciprocal", "sigmoid", "softmax"]
@@ -141,8 +143,12 @@ def reciprocal(
     with x.driver.op("reciprocal"):
         if positive:
             return _reciprocal_positive(x, lower, upper)
-        sgn = _add(_mul(ltz(x), -2), 1)  # ±1: 1/x = sgn · 1/|x|
-        return _mul(_reciprocal_positive(_mul(x, sgn), lower, upper), sgn)
+        # one sign test carries x·b and b (b = [x < 0]; the ring value 1 rides as x's
+        # scale): |x| = x - 2·x·b with no product of its own, and 1/x = (1 - 2b)·1/|x|
+        one = relabel(public(x, np.ones(x.shape), integer=True), x.frac_bits)
+        both = ltz(x, times=stack([x, one]))
+        sgn = _add(_mul(relabel(both[1], 0), -2), 1)  # ±1, an exact integer
+        return _mul(_reciprocal_positive(_sub(x, _mul(both[0], 2)), lower, upper), sgn)
 
 
 def _octaves(d: Driver, lower: float, upper: float) -> tuple[int, int]:
