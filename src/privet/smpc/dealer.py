@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -185,7 +186,7 @@ def _draw(prg: SeedPRG, nonce: int, recipe: Recipe, *, skip_derived: bool) -> di
     out: dict[str, Ring] = {}
     off = 0
     for f in fields:
-        size = int(np.prod(f.shape, dtype=np.int64))
+        size = math.prod(f.shape)
         out[f.name] = flat[off : off + f.nbytes].view(f.dtype)[:size].reshape(f.shape)
         off += f.nbytes
     return out

@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -74,7 +75,7 @@ class Field:
     @property
     def nbytes(self) -> int:
         """Bytes of one party's share, rounded up to whole words (the PRG draws words)."""
-        size = int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        size = math.prod(self.shape) * np.dtype(self.dtype).itemsize  # math: per-draw hot path
         return -(-size // 8) * 8
 
 
