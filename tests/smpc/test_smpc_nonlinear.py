@@ -67,20 +67,35 @@ def test_sign_abs_maximum_where_equal(cluster: InProcessCluster) -> None:
         relu(x)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("method", ["tree", "pairs"])
 @pytest.mark.parametrize(
-    ("shape", "axis"), [((7, 10), -1), ((5, 3, 4), 1), ((1, 1), -1), ((9,), 0)]
+    ("shape", "axis"), [((7, 10), -1), ((5, 3, 4), 1), ((1, 1), -1), ((9,), 0), ((4, 2), 1)]
 )
 def test_max_and_argmax_match_numpy(
-    cluster: InProcessCluster, shape: tuple[int, ...], axis: int
+    cluster: InProcessCluster, shape: tuple[int, ...], axis: int, method: str
 ) -> None:
     g = np.random.default_rng(len(shape) + shape[0])
     x = quantize(g.normal(size=shape))
     x.reshape(-1)[::3] = 0.5  # ties: numpy picks the first index
     sx = cluster.share(x)
-    assert np.array_equal(max(sx, axis=axis).reveal(), x.max(axis=axis))
-    assert np.array_equal(argmax(sx, axis=axis).reveal(), x.argmax(axis=axis))
-    kept = argmax(sx, axis=axis, keepdims=True).reveal()
+    assert np.array_equal(max(sx, axis=axis, method=method).reveal(), x.max(axis=axis))
+    assert np.array_equal(argmax(sx, axis=axis, method=method).reveal(), x.argmax(axis=axis))
+    kept = argmax(sx, axis=axis, keepdims=True, method=method).reveal()
     assert np.array_equal(kept, np.expand_dims(x.argmax(axis=axis), axis))
+
+
+def test_pairs_trade_bytes_for_rounds(cluster: InProcessCluster) -> None:
+    sx = cluster.share(np.random.default_rng(4).normal(size=(20, 10)))
+    cost = {}
+    for method in ("tree", "pairs"):
+        cluster.reset_costs()
+        argmax(sx, method=method)
+        cost[method] = cluster.cost_report()["argmax"]
+    # 4 levels of 8-round comparisons, against one batch of 45 and 4 rounds of products
+    assert (cost["tree"].rounds, cost["pairs"].rounds) == (32, 12)
+    assert cost["pairs"].bytes_sent > 4 * cost["tree"].bytes_sent
+    with pytest.raises(ParameterError, match="method must be one of"):
+        argmax(sx, method="bitonic")
 
 
 def test_reciprocal_error_bound(cluster: InProcessCluster) -> None:

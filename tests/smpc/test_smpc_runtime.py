@@ -98,6 +98,25 @@ def test_a_runtime_reports_a_bad_instruction_and_stops() -> None:
     assert not any(t.is_alive() for t in threads)  # both stopped after the error
 
 
+def test_a_take_outside_the_register_is_refused() -> None:
+    net = InMemoryNetwork(2, dealer=True, clients=1, timeout=5)
+    driver = net.channel(3)
+    runtimes = [PartyRuntime(net.channel(i), None, driver=3, timeout=5) for i in range(2)]
+    threads = [threading.Thread(target=r.serve, daemon=True) for r in runtimes]
+    for t in threads:
+        t.start()
+    for i in range(2):
+        driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2, 3]}), tag="op")
+        driver.send(i, encode(2, "take", {"out": 1, "x": 0, "indices": [2, 3]}), tag="op")
+    for i in range(2):
+        assert json.loads(driver.recv(i, tag="ack/1")[0].tobytes())["ok"]
+    acks = [json.loads(driver.recv(i, tag="ack/2")[0].tobytes()) for i in range(2)]
+    assert all(not a["ok"] and a["error"] == "ProtocolError" for a in acks)
+    assert "out of range" in acks[0]["message"]
+    for t in threads:
+        t.join(5)
+
+
 def test_a_garbage_instruction_stops_the_runtime() -> None:
     net = InMemoryNetwork(2, dealer=True, clients=1, timeout=5)
     rt = DealerRuntime(net.channel(2), None, driver=3)

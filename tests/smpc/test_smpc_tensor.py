@@ -16,7 +16,7 @@ from smpc_harness import quantize
 from privet.core import SecureRandom
 from privet.errors import ParameterError, ParameterTypeError, ProtocolError
 from privet.smpc import InProcessCluster, SharedTensor, concatenate, stack
-from privet.smpc.tensor import ltz
+from privet.smpc.tensor import ltz, take
 
 ULP = 2.0**-16
 
@@ -290,3 +290,12 @@ def test_a_comparison_times_a_value(cluster: InProcessCluster) -> None:
         ltz(sx, times=cluster.share(np.ones(4)))
     with InProcessCluster(parties=2) as other, pytest.raises(ParameterError, match="different"):
         ltz(sx, times=other.share(y))
+
+
+def test_take_gathers_along_the_last_axis(cluster: InProcessCluster) -> None:
+    x = np.arange(12.0).reshape(3, 4)
+    sx = cluster.share(x)
+    assert np.array_equal(take(sx, [3, 0, 0]).reveal(), x[:, [3, 0, 0]])
+    for bad in ([], [4], [-1]):
+        with pytest.raises(ParameterError, match=r"take needs indices in \[0, 4\)"):
+            take(sx, bad)

@@ -269,6 +269,7 @@ class PartyRuntime(_Runtime):
             "transpose": self._transpose,
             "sum": self._sum,
             "index": self._index,
+            "take": self._take,
             "concat": self._concat,
             "broadcast": self._broadcast,
             "unfold": self._unfold,
@@ -445,6 +446,13 @@ class PartyRuntime(_Runtime):
             self._put(ins, np.array(x[decode_index(ins.args.get("index"))], dtype=U64))
         except IndexError:
             raise ProtocolError("index out of range for the register") from None
+
+    def _take(self, ins: Instruction) -> None:
+        x = self._get(ins, "x")
+        picks = ins.regs("indices")  # non-negative ints, like register ids
+        if x.ndim == 0 or max(picks) >= x.shape[-1]:
+            raise ProtocolError("take: an index is out of range for the register's last axis")
+        self._put(ins, np.take(x, picks, axis=-1))
 
     def _concat(self, ins: Instruction) -> None:
         xs = [self._reg_value(r) for r in ins.regs("xs")]

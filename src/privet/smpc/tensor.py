@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,6 +58,7 @@ __all__ = [
     "rectify",
     "relabel",
     "stack",
+    "take",
 ]
 
 U64 = np.uint64
@@ -633,6 +635,23 @@ def ltz(a: SharedTensor, times: SharedTensor | None = None) -> SharedTensor:
         )
     args.update(y=times.reg, y_shape=list(times.shape))
     return a.driver.emit("ltz", times.shape, times.frac_bits, args)
+
+
+def take(a: SharedTensor, indices: Sequence[int]) -> SharedTensor:
+    """Return ``a[..., indices]`` for public indices into the last axis (local).
+
+    Raises
+    ------
+    ParameterError
+        If ``a`` is 0-d, ``indices`` is empty, or an index is outside ``[0, a.shape[-1])``.
+    """
+    picks = [int(i) for i in indices]
+    if a.ndim == 0 or not picks or min(picks) < 0 or max(picks) >= a.shape[-1]:
+        raise ParameterError(
+            f"take needs indices in [0, {a.shape[-1] if a.ndim else 0}) on the last axis"
+        )
+    shape = (*a.shape[:-1], len(picks))
+    return a.driver.emit("take", shape, a.frac_bits, {"x": a.reg, "indices": picks})
 
 
 def rectify(a: SharedTensor, *, truncate: bool = False) -> SharedTensor:
