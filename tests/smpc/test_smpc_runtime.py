@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,14 +77,18 @@ def test_index_specs_roundtrip_and_reject_fancy_indexing() -> None:
         decode_index([["i", True]])
 
 
-def test_a_runtime_reports_a_bad_instruction_and_stops() -> None:
-    # Drive two party runtimes by hand (no dealer needed for local ops).
+def _two_party_runtimes() -> tuple[Any, list[threading.Thread]]:
+    """Two party runtimes on threads (no dealer needed for local ops); the driver's channel."""
     net = InMemoryNetwork(2, dealer=True, clients=1, timeout=5)
-    driver = net.channel(3)
     runtimes = [PartyRuntime(net.channel(i), None, driver=3, timeout=5) for i in range(2)]
     threads = [threading.Thread(target=r.serve, daemon=True) for r in runtimes]
     for t in threads:
         t.start()
+    return net.channel(3), threads
+
+
+def test_a_runtime_reports_a_bad_instruction_and_stops() -> None:
+    driver, threads = _two_party_runtimes()
     for i in range(2):
         driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2]}), tag="op")
     acks = [json.loads(driver.recv(i, tag="ack/1")[0].tobytes()) for i in range(2)]
@@ -99,12 +104,7 @@ def test_a_runtime_reports_a_bad_instruction_and_stops() -> None:
 
 
 def test_a_take_outside_the_register_is_refused() -> None:
-    net = InMemoryNetwork(2, dealer=True, clients=1, timeout=5)
-    driver = net.channel(3)
-    runtimes = [PartyRuntime(net.channel(i), None, driver=3, timeout=5) for i in range(2)]
-    threads = [threading.Thread(target=r.serve, daemon=True) for r in runtimes]
-    for t in threads:
-        t.start()
+    driver, threads = _two_party_runtimes()
     for i in range(2):
         driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2, 3]}), tag="op")
         driver.send(i, encode(2, "take", {"out": 1, "x": 0, "indices": [2, 3]}), tag="op")
