@@ -29,7 +29,7 @@ import numpy as np
 from privet.core.errors import ParameterError
 from privet.smpc.ring import Ring
 
-__all__ = ["bit_plane", "from_plane", "plane_words", "to_planes"]
+__all__ = ["from_plane", "plane_words", "to_planes"]
 
 U64: Final = np.uint64
 _SWAPS8: Final = (
@@ -110,18 +110,3 @@ def from_plane(plane: Ring, n: int) -> Ring:
     """
     bits = np.unpackbits(np.ascontiguousarray(plane, dtype=U64).view(np.uint8), bitorder="little")
     return bits[:n].astype(U64)
-
-
-def bit_plane(x: Ring, bit: int) -> Ring:
-    """Return bit ``bit`` of every element of ``x`` as one plane (inverse of :func:`from_plane`).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> bit_plane(np.array([0, 2, 3, 0, 2], dtype=np.uint64), 1).tolist()
-    [22]
-    """
-    flat = np.ascontiguousarray(x, dtype=U64).reshape(-1)
-    bits = np.zeros(plane_words(flat.size) * 64, dtype=np.uint8)
-    np.bitwise_and(np.right_shift(flat, U64(bit)), U64(1), out=bits[: flat.size], casting="unsafe")
-    return np.packbits(bits, bitorder="little").view(U64)

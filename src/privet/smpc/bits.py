@@ -112,6 +112,7 @@ def less_than_planes(
     *,
     bits: int,
     material: Sequence[Mapping[str, Ring]],
+    c_planes: Ring | None = None,
 ) -> Ring:
     """Return this party's XOR share of ``[c < r]`` as one bit plane (bit ``j``: element ``j``).
 
@@ -136,6 +137,8 @@ def less_than_planes(
         The width ``m``.
     material
         The binary triples of :func:`less_than_plan`, in order.
+    c_planes
+        The low ``bits`` planes of ``c`` when the caller has transposed it already.
 
     Returns
     -------
@@ -151,7 +154,9 @@ def less_than_planes(
         )
     width = 1 << depth  # planes, a power of two >= bits; the planes above bits are neutral
     mask = U64((1 << bits) - 1) if bits < 64 else U64(0xFFFF_FFFF_FFFF_FFFF)
-    cp = to_planes(np.bitwise_and(np.asarray(c, dtype=U64), mask), bits)
+    if c_planes is None:
+        c_planes = to_planes(np.bitwise_and(np.asarray(c, dtype=U64), mask), bits)
+    cp = c_planes
     g = np.zeros((width, words), dtype=U64)  # neutral planes: g = 0, e = 1
     e = np.zeros((width, words), dtype=U64)
     np.bitwise_not(cp, out=g[:bits])

@@ -51,9 +51,9 @@ from typing import Final, Literal
 import numpy as np
 
 from privet.core.errors import ParameterError
-from privet.smpc.bitplanes import bit_plane
+from privet.smpc.bitplanes import to_planes
 from privet.smpc.bits import less_than_plan, less_than_planes, plane_to_arith, plane_to_arith_plan
-from privet.smpc.recipes import Recipe, sign_masks, wrap_masks
+from privet.smpc.recipes import SIGN_PLANES, Recipe, sign_masks, wrap_masks
 from privet.smpc.ring import Ring, add, neg, sub
 from privet.smpc.session import PartySession
 
@@ -245,13 +245,19 @@ def _sign_bit(
 ) -> Ring:
     """Finish :func:`less_than_zero` from its opened ``c`` (its material in order)."""
     r_bits = material[0]["r_bits"]
-    low = np.bitwise_and(c, U64((1 << BIAS_BITS) - 1))
+    # bits 0..62 of c in one transposition: 0..61 for the borrow, 62 for the sign bit
+    c_planes = to_planes(np.bitwise_and(c, U64((1 << SIGN_PLANES) - 1)), SIGN_PLANES)
     borrow = less_than_planes(
-        sess, low, r_bits[:BIAS_BITS], bits=BIAS_BITS, material=material[1:-1]
+        sess,
+        c,
+        r_bits[:BIAS_BITS],
+        bits=BIAS_BITS,
+        material=material[1:-1],
+        c_planes=c_planes[:BIAS_BITS],
     )
     bit = np.bitwise_xor(borrow, r_bits[BIAS_BITS])  # ⊕ r_62
     if sess.leader:  # ⊕ c_62 ⊕ 1: the complement of y_62 is [x < 0]
-        np.bitwise_xor(bit, bit_plane(c, BIAS_BITS), out=bit)
+        np.bitwise_xor(bit, c_planes[BIAS_BITS], out=bit)
         np.invert(bit, out=bit)
     return plane_to_arith(sess, bit, shape, material[-1], times=times)
 
