@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -151,3 +152,27 @@ def test_private_inference_matches_the_plaintext_model(cluster: LocalCluster) ->
     clear = (top2[:, 1] - top2[:, 0]) > 2 * err  # where rounding cannot flip the argmax
     assert clear.mean() > 0.9
     assert np.array_equal(logits.argmax(1)[clear], plain.argmax(1)[clear])
+
+
+def test_a_traced_model_runs_over_tls(cluster: LocalCluster, data: np.random.Generator) -> None:
+    """A model with its own forward() (residual add, F.relu, view): a torch.fx graph."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    class Residual(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 2, 3, padding=1)
+            self.fc = torch.nn.Linear(2 * 4 * 4, 3)
+
+        def forward(self, x: Any) -> Any:
+            x = F.relu(x + self.conv(x))
+            return self.fc(x.view(x.size(0), -1))
+
+    torch.manual_seed(2)  # test model only
+    net = Residual().eval()
+    imgs = data.uniform(-1.0, 1.0, size=(6, 2, 4, 4))
+    with torch.no_grad():
+        plain = net.double()(torch.tensor(imgs)).numpy()
+    got = cluster.from_torch(net.float())(cluster.share(imgs, owner="bob")).reveal(to="bob")
+    assert np.max(np.abs(got - plain)) < 2e-3

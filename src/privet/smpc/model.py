@@ -1,9 +1,11 @@
 """Private inference: a trained PyTorch model, secret-shared by its owner.
 
-:func:`from_torch` walks an ``nn.Sequential`` (nested ones are flattened) and shares every
-weight from the model owner's client; the result, a :class:`SharedModel`, is called on a
-shared input (shared by its own owner, e.g. Bob). The parties see neither the weights nor
-the input; the prediction is opened to one client only (``argmax(model(x)).reveal(to="bob")``).
+:func:`from_torch` shares every weight from the model owner's client; the result, a
+:class:`SharedModel`, is called on a shared input (shared by its own owner, e.g. Bob). The
+parties see neither the weights nor the input; the prediction is opened to one client only
+(``argmax(model(x)).reveal(to="bob")``). An ``nn.Sequential`` (nested ones are flattened)
+becomes a chain of layers; any other module is traced with ``torch.fx`` and becomes a graph
+of steps (:mod:`privet.smpc.graph`: residual connections, ``torch.cat``, ``F.relu``, ...).
 
 Supported layers (evaluation mode):
 
@@ -13,10 +15,12 @@ Supported layers (evaluation mode):
   affine map;
 * ``ReLU`` (exact, :func:`privet.smpc.relu`; after a ``Linear``/``Conv2d`` that layer's
   product is left untruncated and the ReLU truncates it with the sign test's opening,
-  :func:`privet.smpc.truncation.truncate_relu`: one round fewer), ``MaxPool2d`` (no
-  padding; a tree of comparisons over each window), ``AvgPool2d`` (window sum times
-  ``1/k``), ``Flatten``, ``Softmax`` (:func:`privet.smpc.softmax`), ``Dropout`` and
-  ``Identity`` (no-ops).
+  :func:`privet.smpc.truncation.truncate_relu`: one round fewer), ``Sigmoid``
+  (:func:`privet.smpc.sigmoid`), ``MaxPool2d`` (no padding; a tree of comparisons over each
+  window), ``AvgPool2d`` (window sum divided by the public ``k``), ``AdaptiveAvgPool2d``
+  (where the input's sides are multiples of the output's: then it is an average pool),
+  ``Flatten``, ``Softmax`` (:func:`privet.smpc.softmax`), ``Dropout`` and ``Identity``
+  (no-ops).
 
 The weights are fixed-point encoded (error ≤ 2^-(f+1) each); :meth:`SharedModel.layer_errors`
 measures each layer's error against the plaintext model on data the caller may reveal.
@@ -41,7 +45,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,11 +53,20 @@ from numpy.typing import NDArray
 from privet.core.errors import ParameterError, ParameterTypeError
 from privet.smpc.comparison import max as shared_max
 from privet.smpc.driver import Driver
-from privet.smpc.nonlinear import softmax
+from privet.smpc.nonlinear import sigmoid, softmax
 from privet.smpc.ring import conv_geometry
-from privet.smpc.tensor import SharedTensor, _add, _linear, _mul, rectify
+from privet.smpc.tensor import SharedTensor, _add, _div_public, _linear, _mul, rectify
 
-__all__ = ["LayerError", "SharedLayer", "SharedModel", "from_torch"]
+__all__ = [
+    "SUPPORTED_MODULES",
+    "LayerError",
+    "SharedLayer",
+    "SharedModel",
+    "adaptive_avg_pool_layer",
+    "from_torch",
+    "is_foldable",
+    "module_layer",
+]
 
 
 @dataclass(frozen=True)
@@ -77,25 +90,54 @@ class LayerError:
 
 @dataclass
 class SharedLayer:
-    """One layer: a name and the function it applies to a shared tensor."""
+    """One step of a model: a name, the function it applies, and where its inputs come from.
+
+    Attributes
+    ----------
+    name
+        A description (``"Linear(64->128)"``; in a traced model the graph node's name too).
+    forward
+        The function; it takes the values named by ``inputs``.
+    inputs
+        Indices of its arguments among the model's values: 0 is the model's input, ``k`` the
+        output of step ``k - 1``. ``None``: the previous step's output (a chain).
+    """
 
     name: str
-    forward: Callable[[SharedTensor], SharedTensor]
+    forward: Callable[..., Any]
+    inputs: tuple[int, ...] | None = None
 
-    def __call__(self, x: SharedTensor) -> SharedTensor:
-        """Apply the layer."""
-        return self.forward(x)
+    def __call__(self, *args: Any) -> Any:
+        """Apply the step."""
+        return self.forward(*args)
 
 
 class SharedModel:
-    """A secret-shared model: a chain of :class:`SharedLayer` (see :func:`from_torch`).
+    """A secret-shared model: steps (:class:`SharedLayer`) over shared values.
 
+    A chain for an ``nn.Sequential``, a graph for a traced model (see :func:`from_torch`).
     Call it on a :class:`~privet.smpc.SharedTensor`; the output stays shared.
     """
 
-    def __init__(self, layers: Sequence[SharedLayer], *, plain: Any = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[SharedLayer],
+        *,
+        plain: Sequence[Callable[..., Any]] | None = None,
+        output: int | None = None,
+    ) -> None:
         self.layers = list(layers)
-        self._plain = plain
+        self._plain = None if plain is None else list(plain)
+        self._inputs = [
+            (k,) if layer.inputs is None else tuple(layer.inputs)
+            for k, layer in enumerate(self.layers)
+        ]
+        self._output = len(self.layers) if output is None else output
+        for k, refs in enumerate(self._inputs):
+            if any(not 0 <= i <= k for i in refs):
+                raise ParameterError(f"step {k} ({self.layers[k].name}) reads a later value")
+        if not 0 <= self._output <= len(self.layers):
+            raise ParameterError(f"the output index {self._output} names no value")
 
     def __call__(self, x: SharedTensor) -> SharedTensor:
         """Run the model on a shared input; the output stays shared."""
@@ -105,9 +147,8 @@ class SharedModel:
                 "share the input first"
             )
         with x.driver.op("inference"):
-            for layer in self.layers:
-                x = layer(x)
-            return x
+            out: SharedTensor = _execute(self.layers, self._inputs, self._output, x)
+            return out
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -116,10 +157,11 @@ class SharedModel:
         return f"SharedModel([{', '.join(layer.name for layer in self.layers)}])"
 
     def layer_errors(self, x: SharedTensor, plain_input: NDArray[Any]) -> list[LayerError]:
-        """Compare each layer's output with the plaintext model's.
+        """Compare each step's output with the plaintext model's.
 
-        A diagnostic: the model runs layer by layer and each output is revealed to the
-        driver, so use data the driver may see.
+        A diagnostic: the model runs step by step and each output is revealed to the
+        driver, so use data the driver may see. Steps whose value is not a tensor (a
+        ``size()`` in a traced model) are left out.
 
         Parameters
         ----------
@@ -131,7 +173,7 @@ class SharedModel:
         Returns
         -------
         list of LayerError
-            One entry per layer.
+            One entry per step that yields a tensor.
         """
         import torch
 
@@ -139,30 +181,54 @@ class SharedModel:
             raise ParameterError(
                 "this model keeps no plaintext reference; build it with from_torch"
             )
-        refs = _plain_outputs(
-            self._plain, torch.as_tensor(np.asarray(plain_input), dtype=torch.float64)
-        )
-        out = []
-        for layer, ref in zip(self.layers, refs, strict=True):
-            x = layer(x)
-            got = x.reveal()
-            out.append(
-                LayerError(
-                    layer.name, x.shape, float(np.max(np.abs(got - ref))) if got.size else 0.0
-                )
+        refs: list[Any] = []
+        with torch.no_grad():
+            _execute(
+                self._plain,
+                self._inputs,
+                self._output,
+                torch.as_tensor(np.asarray(plain_input), dtype=torch.float64),
+                record=refs,
             )
+        got: list[Any] = []
+        _execute(self.layers, self._inputs, self._output, x, record=got)
+        out = []
+        for layer, value, ref in zip(self.layers, got, refs, strict=True):
+            if not isinstance(value, SharedTensor):
+                continue
+            opened = value.reveal()
+            want = np.asarray(ref.detach().numpy(), dtype=np.float64)
+            err = float(np.max(np.abs(opened - want))) if opened.size else 0.0
+            out.append(LayerError(layer.name, value.shape, err))
         return out
 
 
-def _plain_outputs(steps: list[Callable[[Any], Any]], x: Any) -> list[NDArray[np.float64]]:
-    import torch
+def _execute(
+    steps: Sequence[Callable[..., Any]],
+    inputs: Sequence[tuple[int, ...]],
+    output: int,
+    x: Any,
+    *,
+    record: list[Any] | None = None,
+) -> Any:
+    """Run ``steps`` on ``x``; a value is dropped after its last reader (registers freed).
 
-    outs = []
-    with torch.no_grad():
-        for step in steps:
-            x = step(x)
-            outs.append(np.asarray(x.detach().numpy(), dtype=np.float64))
-    return outs
+    With ``record`` every step's output is appended to it and kept.
+    """
+    last = [0] * (len(steps) + 1)
+    for k, refs in enumerate(inputs):
+        for i in refs:
+            last[i] = k
+    last[output] = len(steps)
+    values: list[Any] = [x]
+    for k, (step, refs) in enumerate(zip(steps, inputs, strict=True)):
+        values.append(step(*(values[i] for i in refs)))
+        if record is not None:
+            record.append(values[-1])
+        for i in refs:
+            if last[i] == k and i != output:
+                values[i] = None
+    return values[output]
 
 
 def _flatten_sequential(module: Any) -> list[Any]:
@@ -218,15 +284,26 @@ def unfold(
     return x.driver.emit("unfold", shape, x.frac_bits, args)
 
 
+SUPPORTED_MODULES: Final = (
+    "Linear, Conv2d, BatchNorm1d/2d, ReLU, Sigmoid, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
+    "Flatten, Softmax, Dropout, Identity"
+)
+"""The layer types :func:`from_torch` converts (for error messages and docs)."""
+
+
 def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> SharedModel:
-    """Secret-share a trained ``torch.nn.Sequential`` from client ``owner``.
+    """Secret-share a trained PyTorch model from client ``owner``.
+
+    An ``nn.Sequential`` (nested ones are flattened) becomes a chain of layers; any other
+    module is traced with ``torch.fx`` and becomes a graph (:mod:`privet.smpc.graph`).
 
     Parameters
     ----------
     driver
         The cluster's driver.
     module
-        An ``nn.Sequential`` of the supported layers (module docstring).
+        An ``nn.Sequential`` of the supported layers (module docstring), or a module whose
+        ``forward`` ``torch.fx`` can trace.
     owner
         The client that owns the model (default: the driver).
 
@@ -238,17 +315,17 @@ def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
     Raises
     ------
     ParameterError
-        For an unsupported layer or setting (the message names it and what is supported).
+        For an unsupported layer, function or setting (the message names it and what is
+        supported), or a ``forward`` that cannot be traced.
     """
     from torch import nn
 
     if not isinstance(module, nn.Module):
         raise ParameterTypeError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
     if not isinstance(module, nn.Sequential):
-        raise ParameterError(
-            f"from_torch supports nn.Sequential models, got {type(module).__name__}; "
-            "wrap the layers in nn.Sequential in the order forward() applies them"
-        )
+        from privet.smpc.graph import from_graph
+
+        return from_graph(driver, module, owner=owner)
     ref = (
         copy.deepcopy(module).double().eval()
     )  # the float64 reference; the caller's model is untouched
@@ -270,59 +347,80 @@ def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            fold = isinstance(nxt, nn.BatchNorm1d | nn.BatchNorm2d) and isinstance(
-                m, nn.Linear | nn.Conv2d
-            )
-            if isinstance(m, nn.Linear | nn.Conv2d):
-                w = m.weight.detach().double().numpy()
-                b = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[0])
-                seq = [refs[i]]
-                if fold:
-                    w, b = _fold_bn(w, b, nxt)
-                    seq.append(refs[i + 1])
-                    i += 1
-                # before a ReLU the product stays untruncated: the ReLU truncates it with one
-                # round fewer (truncation.truncate_relu)
-                exact = i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU)
-                if isinstance(m, nn.Linear):
-                    layers.append(
-                        _linear_layer(
-                            share(w.T.copy()), share(b), m.in_features, m.out_features, fold, exact
-                        )
-                    )
-                else:
-                    layers.append(_conv_layer(share(w), share(b.reshape(-1, 1, 1)), m, fold, exact))
-                plain.append(_seq(seq))
-            elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-                scale, shift = _bn_affine(m)
-                shape = (-1, 1, 1) if isinstance(m, nn.BatchNorm2d) else (-1,)
-                layers.append(
-                    _affine_layer(
-                        share(scale.reshape(shape)), share(shift.reshape(shape)), type(m).__name__
-                    )
-                )
-                plain.append(_seq([refs[i]]))
-            elif isinstance(m, nn.ReLU):
-                layers.append(SharedLayer("ReLU", _relu_layer))
-                plain.append(_seq([refs[i]]))
-            elif isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
-                layers.append(_pool_layer(m))
-                plain.append(_seq([refs[i]]))
-            elif isinstance(m, nn.Flatten):
-                layers.append(_flatten_layer(m.start_dim, m.end_dim))
-                plain.append(_seq([refs[i]]))
-            elif isinstance(m, nn.Softmax):
-                dim = -1 if m.dim is None else int(m.dim)
-                layers.append(_softmax_layer(dim))
-                plain.append(_seq([refs[i]]))
-            else:
-                raise ParameterError(
-                    f"layer {type(m).__name__} is not supported by from_torch; supported: Linear, "
-                    "Conv2d, BatchNorm1d/2d, ReLU, MaxPool2d, AvgPool2d, Flatten, Softmax, "
-                    "Dropout, Identity"
-                )
-            i += 1
+            bn = nxt if is_foldable(m, nxt) else None
+            seq = [refs[i]] if bn is None else [refs[i], refs[i + 1]]
+            i += len(seq)
+            # before a ReLU the product stays untruncated: the ReLU truncates it with one
+            # round fewer (truncation.truncate_relu)
+            exact = i < len(mods) and isinstance(mods[i], nn.ReLU)
+            layers.append(module_layer(m, share, bn=bn, exact=exact))
+            plain.append(_seq(seq))
     return SharedModel(layers, plain=plain)
+
+
+def is_foldable(m: Any, nxt: Any) -> bool:
+    """Whether ``nxt`` is a batch norm that folds into the ``Linear``/``Conv2d`` ``m``."""
+    from torch import nn
+
+    return isinstance(m, nn.Linear | nn.Conv2d) and isinstance(nxt, nn.BatchNorm1d | nn.BatchNorm2d)
+
+
+def module_layer(
+    m: Any,
+    share: Callable[[NDArray[np.float64]], SharedTensor],
+    *,
+    bn: Any = None,
+    exact: bool = False,
+) -> SharedLayer:
+    """Convert one supported module into a layer, sharing its weights with ``share``.
+
+    ``bn``: a batch norm folded into ``m`` (a ``Linear``/``Conv2d``). ``exact``: leave the
+    product untruncated (a ReLU follows and truncates it).
+
+    Raises
+    ------
+    ParameterError
+        For an unsupported module or setting.
+    """
+    from torch import nn
+
+    if isinstance(m, nn.Linear | nn.Conv2d):
+        w = m.weight.detach().double().numpy()
+        b = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[0])
+        if bn is not None:
+            w, b = _fold_bn(w, b, bn)
+        if isinstance(m, nn.Linear):
+            return _linear_layer(
+                share(w.T.copy()), share(b), m.in_features, m.out_features, bn is not None, exact
+            )
+        return _conv_layer(share(w), share(b.reshape(-1, 1, 1)), m, bn is not None, exact)
+    if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+        scale, shift = _bn_affine(m)
+        shape = (-1, 1, 1) if isinstance(m, nn.BatchNorm2d) else (-1,)
+        return _affine_layer(
+            share(scale.reshape(shape)), share(shift.reshape(shape)), type(m).__name__
+        )
+    if isinstance(m, nn.ReLU):
+        return SharedLayer("ReLU", _relu_layer)
+    if isinstance(m, nn.Sigmoid):
+        return SharedLayer("Sigmoid", sigmoid)
+    if isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
+        return _pool_layer(m)
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        return adaptive_avg_pool_layer(m.output_size)
+    if isinstance(m, nn.Flatten):
+        return _flatten_layer(m.start_dim, m.end_dim)
+    if isinstance(m, nn.Softmax):
+        return _softmax_layer(-1 if m.dim is None else int(m.dim))
+    if isinstance(m, nn.Dropout | nn.Identity):
+        return SharedLayer(type(m).__name__, _identity)
+    raise ParameterError(
+        f"layer {type(m).__name__} is not supported by from_torch; supported: {SUPPORTED_MODULES}"
+    )
+
+
+def _identity(x: Any) -> Any:
+    return x
 
 
 def _seq(mods: list[Any]) -> Callable[[Any], Any]:
@@ -399,7 +497,10 @@ def _pool_layer(m: Any) -> SharedLayer:
         n, c = x.shape[0], x.shape[1]
         ho = (x.shape[2] + 2 * padding[0] - kernel[0]) // stride[0] + 1
         wo = (x.shape[3] + 2 * padding[1] - kernel[1]) // stride[1] + 1
-        pooled = shared_max(cols, axis=2) if is_max else _mul(cols.sum(axis=2), 1.0 / k)
+        if is_max:
+            pooled = shared_max(cols, axis=2)
+        else:
+            pooled = _div_public(cols.sum(axis=2), np.array(float(k)))
         return pooled.reshape((n, c, ho, wo))
 
     kind = "MaxPool2d" if is_max else "AvgPool2d"
@@ -421,3 +522,32 @@ def _flatten_layer(start: int, end: int) -> SharedLayer:
         return x.reshape(shape)
 
     return SharedLayer("Flatten", forward)
+
+
+def adaptive_avg_pool_layer(output_size: Any) -> SharedLayer:
+    """``AdaptiveAvgPool2d(output_size)`` where it is a plain average pool.
+
+    At run time the input's height and width must be multiples of the output's: the
+    windows are then disjoint blocks of ``(H/oh, W/ow)``, summed locally and scaled by the
+    public ``1/k`` (one truncation), as PyTorch computes them. ``None`` keeps a side.
+    """
+    out = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+
+    def forward(x: SharedTensor) -> SharedTensor:
+        if x.ndim != 4:
+            raise ParameterError(f"AdaptiveAvgPool2d needs an (N, C, H, W) input, got {x.shape}")
+        n, c, h, w = x.shape
+        oh = h if out[0] is None else int(out[0])
+        ow = w if out[1] is None else int(out[1])
+        if oh < 1 or ow < 1 or h % oh or w % ow:
+            raise ParameterError(
+                f"AdaptiveAvgPool2d({output_size}) on a {h}x{w} input has unequal windows; "
+                "the input's height and width must be multiples of the output size"
+            )
+        kh, kw = h // oh, w // ow
+        if kh * kw == 1:
+            return x
+        blocks = x.reshape((n, c, oh, kh, ow, kw)).sum(axis=(3, 5))
+        return _div_public(blocks, np.array(float(kh * kw)))
+
+    return SharedLayer(f"AdaptiveAvgPool2d({output_size})", forward)
