@@ -170,21 +170,21 @@ def test_untraceable_or_unsupported_models_are_refused_clearly() -> None:
         def forward(self, x: Any) -> Any:
             return x if x.sum() > 0 else -x
 
-    class Tanh(nn.Module):
+    class Gelu(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.act = nn.Tanh()
+            self.act = nn.GELU()
 
         def forward(self, x: Any) -> Any:
             return self.act(x)
 
-    class TanhFn(nn.Module):
+    class ErfFn(nn.Module):
         def forward(self, x: Any) -> Any:
-            return torch.tanh(x)
+            return torch.erf(x)
 
-    class TanhMethod(nn.Module):
+    class CosMethod(nn.Module):
         def forward(self, x: Any) -> Any:
-            return x.tanh()
+            return x.cos()
 
     class TwoInputs(nn.Module):
         def forward(self, x: Any, y: Any) -> Any:
@@ -201,12 +201,12 @@ def test_untraceable_or_unsupported_models_are_refused_clearly() -> None:
     with InProcessCluster(parties=2) as c:
         with pytest.raises(ParameterError, match=r"could not trace Branchy\.forward"):
             c.from_torch(Branchy())
-        with pytest.raises(ParameterError, match="Tanh is not supported"):
-            c.from_torch(Tanh())
-        with pytest.raises(ParameterError, match=r"calls torch\.tanh"):
-            c.from_torch(TanhFn())
-        with pytest.raises(ParameterError, match="tensor method 'tanh'"):
-            c.from_torch(TanhMethod())
+        with pytest.raises(ParameterError, match="GELU is not supported"):
+            c.from_torch(Gelu())
+        with pytest.raises(ParameterError, match=r"calls torch\.erf"):
+            c.from_torch(ErfFn())
+        with pytest.raises(ParameterError, match="tensor method 'cos'"):
+            c.from_torch(CosMethod())
         with pytest.raises(ParameterError, match=r"one input; TwoInputs\.forward takes 2"):
             c.from_torch(TwoInputs())
         with pytest.raises(ParameterError, match="return one tensor"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -135,14 +136,57 @@ def test_standalone_batchnorm_is_a_shared_affine_map() -> None:
     assert np.max(np.abs(got - ref)) <= 1e-4
 
 
+def test_grouped_dilated_and_padded_layers_match_torch() -> None:
+    """Kernels spelled out densely, 'same' padding, padded pools, tanh and sigmoid."""
+    torch.manual_seed(5)
+    net = nn.Sequential(
+        nn.Conv2d(4, 6, 3, padding=1, groups=2),
+        nn.Tanh(),
+        nn.Conv2d(6, 6, 3, padding="same", dilation=2, groups=3, bias=False),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, padding=1),
+        nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+        nn.AvgPool2d(2, divisor_override=3),
+        nn.Conv2d(6, 4, 1, padding="valid"),
+        nn.Sigmoid(),
+        nn.AdaptiveAvgPool2d((1, None)),
+        nn.Flatten(),
+    ).eval()
+    imgs = np.random.default_rng(8).uniform(-2.0, 2.0, size=(3, 4, 8, 8))
+    with torch.no_grad():
+        want = copy.deepcopy(net).double()(torch.tensor(imgs)).numpy()
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(9)) as c:
+        model = c.from_torch(net)
+        got = model(c.share(imgs)).reveal()
+        names = [e.name for e in model.layer_errors(c.share(imgs), imgs)]
+    assert got.shape == want.shape == (3, 8)
+    assert np.max(np.abs(got - want)) <= 2e-3
+    assert names[0] == "Conv2d(4->6, k=(3, 3), groups=2)"
+    assert names[2] == "Conv2d(6->6, k=(3, 3), groups=3, dilation=(2, 2))"
+    assert names[4] == "MaxPool2d(k=(3, 3), s=(2, 2), p=(1, 1))"
+
+
+def test_max_pool_padding_loses_to_negative_inputs() -> None:
+    """Padding stands for -inf: an all-negative window near the border keeps its maximum."""
+    x = -np.arange(1.0, 17.0).reshape(1, 1, 4, 4) * 1e3
+    pool = nn.MaxPool2d(3, stride=1, padding=1)
+    with InProcessCluster(parties=2) as c:
+        got = c.from_torch(nn.Sequential(pool))(c.share(x)).reveal()
+    assert np.array_equal(got, pool(torch.tensor(x)).numpy())
+
+
 def test_unsupported_models_are_refused_clearly() -> None:
     with InProcessCluster(parties=2) as c:
-        with pytest.raises(ParameterError, match="Tanh is not supported"):
-            c.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Tanh()))
-        with pytest.raises(ParameterError, match="padding=0"):
-            c.from_torch(nn.Sequential(nn.MaxPool2d(2, padding=1)))
-        with pytest.raises(ParameterError, match="groups"):
-            c.from_torch(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)))
+        with pytest.raises(ParameterError, match="GELU is not supported"):
+            c.from_torch(nn.Sequential(nn.Linear(2, 2), nn.GELU()))
+        with pytest.raises(ParameterError, match="dilation=1"):
+            c.from_torch(nn.Sequential(nn.MaxPool2d(2, dilation=2)))
+        with pytest.raises(ParameterError, match="ceil_mode=False"):
+            c.from_torch(nn.Sequential(nn.AvgPool2d(2, ceil_mode=True)))
+        with pytest.raises(ParameterError, match="padding_mode='zeros'"):
+            c.from_torch(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")))
+        with pytest.raises(ParameterError, match="pads unevenly"):
+            c.from_torch(nn.Sequential(nn.Conv2d(2, 2, 2, padding="same")))
         with pytest.raises(ParameterTypeError):
             c.from_torch("not a model")
         model = c.from_torch(nn.Sequential(nn.Linear(2, 2)))

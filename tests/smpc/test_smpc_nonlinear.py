@@ -28,6 +28,7 @@ from privet.smpc import (
     sigmoid,
     sign,
     softmax,
+    tanh,
     where,
 )
 
@@ -154,6 +155,15 @@ def test_sigmoid_error_bound(cluster: InProcessCluster) -> None:
     q = quantize(x)
     got = sigmoid(cluster.share(x)).reveal()
     assert np.all(np.abs(got - special.expit(q)) <= 2e-4)
+
+
+def test_tanh_error_bound(cluster: InProcessCluster) -> None:
+    g = np.random.default_rng(8)
+    x = np.concatenate([g.uniform(-20, 20, 3000), g.uniform(-1, 1, 1000), [0.0, -1e6, 1e6]])
+    q = quantize(x)
+    got = tanh(cluster.share(x)).reveal()
+    assert np.all(np.abs(got - np.tanh(q)) <= 4e-4)
+    assert np.all(np.abs(got) <= 1.0)
 
 
 def test_softmax_error_bound(cluster: InProcessCluster) -> None:

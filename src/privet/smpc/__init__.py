@@ -8,8 +8,8 @@ The user-facing pieces (see docs/smpc.md):
   rounds and time per operation (:class:`CostReport`).
 * Functions on shared tensors: :func:`relu`, :func:`argmax`, :func:`max`, :func:`maximum`,
   :func:`equal`, :func:`where`, :func:`sign`, :func:`abs`, :func:`reciprocal`,
-  :func:`divide`, :func:`exp`, :func:`sigmoid`, :func:`softmax`, :func:`concatenate`,
-  :func:`stack`.
+  :func:`divide`, :func:`exp`, :func:`sigmoid`, :func:`tanh`, :func:`softmax`,
+  :func:`concatenate`, :func:`stack`.
 * The seam for other transports: :class:`Driver`, :class:`PartyRuntime` and
   :class:`DealerRuntime` run over any :class:`privet.core.channel.Channel`.
 * Building blocks: :class:`FixedPoint`, :func:`share_additive`, :func:`reconstruct_additive`,
@@ -38,7 +38,7 @@ from privet.smpc.examples import (
 from privet.smpc.fixed_point import FixedPoint
 from privet.smpc.local_cluster import LocalCluster, RemoteCluster
 from privet.smpc.model import LayerError, SharedModel
-from privet.smpc.nonlinear import divide, exp, reciprocal, sigmoid, softmax
+from privet.smpc.nonlinear import divide, exp, reciprocal, sigmoid, softmax, tanh
 from privet.smpc.runtime import DealerRuntime, PartyRuntime
 from privet.smpc.sharing import (
     reconstruct_additive,
@@ -83,5 +83,6 @@ __all__ = [
     "sign",
     "softmax",
     "stack",
+    "tanh",
     "where",
 ]

@@ -68,7 +68,7 @@ from privet.smpc.model import (
     is_foldable,
     module_layer,
 )
-from privet.smpc.nonlinear import exp, sigmoid, softmax
+from privet.smpc.nonlinear import exp, sigmoid, softmax, tanh
 from privet.smpc.tensor import SharedTensor, concatenate, rectify, stack
 from privet.smpc.tensor import _linear as bilinear
 
@@ -262,6 +262,8 @@ def _functions() -> dict[Any, tuple[str, Callable[..., Any]]]:
         (F.relu, "F.relu", _relu),
         (torch.sigmoid, "torch.sigmoid", sigmoid),
         (F.sigmoid, "F.sigmoid", sigmoid),
+        (torch.tanh, "torch.tanh", tanh),
+        (F.tanh, "F.tanh", tanh),
         (torch.exp, "torch.exp", exp),
         (torch.softmax, "torch.softmax", _softmax),
         (F.softmax, "F.softmax", _softmax),
@@ -294,6 +296,7 @@ METHODS: Final[Mapping[str, Callable[..., Any]]] = {
     "matmul": operator.matmul,
     "relu": _relu,
     "sigmoid": sigmoid,
+    "tanh": tanh,
     "exp": exp,
     "softmax": _softmax,
     "sum": _sum,
@@ -311,9 +314,10 @@ METHODS: Final[Mapping[str, Callable[..., Any]]] = {
 """Tensor methods a traced model may call, by name (and the no-ops of ``_ALIAS_METHODS``)."""
 
 FUNCTIONS: Final = (
-    "+ - * / @ unary -, x[...], x.shape; torch.add/sub/mul/div/neg/matmul/relu/sigmoid/exp/"
-    "softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/unsqueeze/squeeze; "
-    "F.relu/sigmoid/softmax/linear/conv2d/max_pool2d/avg_pool2d/adaptive_avg_pool2d/dropout"
+    "+ - * / @ unary -, x[...], x.shape; torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
+    "exp/softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/unsqueeze/"
+    "squeeze; F.relu/sigmoid/tanh/softmax/linear/conv2d/max_pool2d/avg_pool2d/"
+    "adaptive_avg_pool2d/dropout"
 )
 """The functions a traced model may call (for error messages and docs)."""
 

@@ -9,15 +9,18 @@ of steps (:mod:`privet.smpc.graph`: residual connections, ``torch.cat``, ``F.rel
 
 Supported layers (evaluation mode):
 
-* ``Linear`` (Beaver matmul), ``Conv2d`` (Beaver conv2d; no groups, no dilation);
+* ``Linear`` (Beaver matmul), ``Conv2d`` (Beaver conv2d; a grouped or dilated kernel is
+  spelled out as a plain one by the owner before sharing, ``padding="same"`` for odd spans);
 * ``BatchNorm1d``/``BatchNorm2d`` folded into the preceding ``Linear``/``Conv2d``
   (``w' = w·γ/σ``, ``b' = (b - μ)·γ/σ + β``, ``σ = sqrt(var + eps)``); elsewhere, as a shared
   affine map;
 * ``ReLU`` (exact, :func:`privet.smpc.relu`; after a ``Linear``/``Conv2d`` that layer's
   product is left untruncated and the ReLU truncates it with the sign test's opening,
   :func:`privet.smpc.truncation.truncate_relu`: one round fewer), ``Sigmoid``
-  (:func:`privet.smpc.sigmoid`), ``MaxPool2d`` (no padding; a tree of comparisons over each
-  window), ``AvgPool2d`` (window sum divided by the public ``k``), ``AdaptiveAvgPool2d``
+  (:func:`privet.smpc.sigmoid`), ``Tanh`` (:func:`privet.smpc.tanh`), ``MaxPool2d`` (a tree of
+  comparisons over each window; padding cells hold ``-2^(60-f)``, so inputs must stay above
+  it), ``AvgPool2d`` (window sum divided by the public ``k``, or by each window's count of
+  input cells with ``count_include_pad=False``), ``AdaptiveAvgPool2d``
   (where the input's sides are multiples of the output's: then it is an average pool),
   ``Flatten``, ``Softmax`` (:func:`privet.smpc.softmax`), ``Dropout`` and ``Identity``
   (no-ops).
@@ -53,8 +56,8 @@ from numpy.typing import NDArray
 from privet.core.errors import ParameterError, ParameterTypeError
 from privet.smpc.comparison import max as shared_max
 from privet.smpc.driver import Driver
-from privet.smpc.nonlinear import sigmoid, softmax
-from privet.smpc.ring import conv_geometry
+from privet.smpc.nonlinear import sigmoid, softmax, tanh
+from privet.smpc.ring import conv_geometry, im2col
 from privet.smpc.tensor import SharedTensor, _add, _div_public, _linear, _mul, rectify
 
 __all__ = [
@@ -285,8 +288,8 @@ def unfold(
 
 
 SUPPORTED_MODULES: Final = (
-    "Linear, Conv2d, BatchNorm1d/2d, ReLU, Sigmoid, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
-    "Flatten, Softmax, Dropout, Identity"
+    "Linear, Conv2d, BatchNorm1d/2d, ReLU, Sigmoid, Tanh, MaxPool2d, AvgPool2d, "
+    "AdaptiveAvgPool2d, Flatten, Softmax, Dropout, Identity"
 )
 """The layer types :func:`from_torch` converts (for error messages and docs)."""
 
@@ -393,7 +396,7 @@ def module_layer(
             return _linear_layer(
                 share(w.T.copy()), share(b), m.in_features, m.out_features, bn is not None, exact
             )
-        return _conv_layer(share(w), share(b.reshape(-1, 1, 1)), m, bn is not None, exact)
+        return _conv_layer(share(dense_kernel(w, m)), share(b.reshape(-1, 1, 1)), m, bn, exact)
     if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
         scale, shift = _bn_affine(m)
         shape = (-1, 1, 1) if isinstance(m, nn.BatchNorm2d) else (-1,)
@@ -404,6 +407,8 @@ def module_layer(
         return SharedLayer("ReLU", _relu_layer)
     if isinstance(m, nn.Sigmoid):
         return SharedLayer("Sigmoid", sigmoid)
+    if isinstance(m, nn.Tanh):
+        return SharedLayer("Tanh", tanh)
     if isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
         return _pool_layer(m)
     if isinstance(m, nn.AdaptiveAvgPool2d):
@@ -449,15 +454,55 @@ def _linear_layer(
     return SharedLayer(name, forward)
 
 
-def _conv_layer(w: SharedTensor, b: SharedTensor, m: Any, folded: bool, exact: bool) -> SharedLayer:
-    if m.groups != 1 or _pair(m.dilation) != (1, 1):
+def dense_kernel(w: NDArray[np.float64], m: Any) -> NDArray[np.float64]:
+    """Return the kernel of ``Conv2d`` ``m`` as a plain one: no groups, no dilation.
+
+    The architecture is public, so the owner can spell it out before sharing: a grouped
+    kernel ``(O, C/g, kh, kw)`` becomes block-diagonal ``(O, C, kh, kw)`` (zeros across
+    groups; ``g`` times the multiply-adds), a dilated one gets ``d - 1`` zeros between its
+    taps (a ``d(k-1)+1`` kernel). The output is the same convolution.
+    """
+    groups = int(m.groups)
+    dh, dw = _pair(m.dilation)
+    out_c, in_g, kh, kw = w.shape
+    dense = np.zeros((out_c, in_g * groups, (kh - 1) * dh + 1, (kw - 1) * dw + 1))
+    per_group = out_c // groups
+    for g in range(groups):
+        rows = slice(g * per_group, (g + 1) * per_group)
+        cols = slice(g * in_g, (g + 1) * in_g)
+        dense[rows, cols, ::dh, ::dw] = w[rows]
+    return dense
+
+
+def _conv_padding(m: Any) -> tuple[int, int]:
+    """Numeric zero padding of ``Conv2d`` ``m`` (``"valid"``, ``"same"`` for odd kernels)."""
+    if m.padding_mode != "zeros":
         raise ParameterError(
-            "Conv2d with groups or dilation is not supported; use groups=1, dilation=1"
+            f"Conv2d(padding_mode={m.padding_mode!r}) is not supported; use padding_mode='zeros'"
         )
-    if isinstance(m.padding, str) or m.padding_mode != "zeros":
-        raise ParameterError("Conv2d needs numeric zero padding (padding_mode='zeros')")
-    params = {"stride": list(_pair(m.stride)), "padding": list(_pair(m.padding))}
-    note = ", BN folded" if folded else ""
+    if m.padding == "valid":
+        return (0, 0)
+    if m.padding == "same":
+        span = [(k - 1) * d for k, d in zip(_pair(m.kernel_size), _pair(m.dilation), strict=True)]
+        if any(s % 2 for s in span):
+            raise ParameterError(
+                f"Conv2d(padding='same') with kernel {m.kernel_size} and dilation {m.dilation} "
+                "pads unevenly; use odd kernels or numeric padding"
+            )
+        return (span[0] // 2, span[1] // 2)
+    return _pair(m.padding)
+
+
+def _conv_layer(w: SharedTensor, b: SharedTensor, m: Any, bn: Any, exact: bool) -> SharedLayer:
+    params = {"stride": list(_pair(m.stride)), "padding": list(_conv_padding(m))}
+    notes = []
+    if m.groups != 1:
+        notes.append(f"groups={m.groups}")
+    if _pair(m.dilation) != (1, 1):
+        notes.append(f"dilation={_pair(m.dilation)}")
+    if bn is not None:
+        notes.append("BN folded")
+    note = "".join(f", {n}" for n in notes)
     name = f"Conv2d({m.in_channels}->{m.out_channels}, k={_pair(m.kernel_size)}{note})"
 
     def forward(x: SharedTensor) -> SharedTensor:
@@ -473,6 +518,11 @@ def _affine_layer(scale: SharedTensor, shift: SharedTensor, name: str) -> Shared
     return SharedLayer(f"{name} (affine)", forward)
 
 
+MAXPOOL_PAD_BITS: Final = 60
+"""Padding cells of a max pool hold ``-2^(60-f)``: below every input of ``|x| < 2^(60-f)``,
+and its differences with them stay inside the comparison range ``2^(62-f)``."""
+
+
 def _pool_layer(m: Any) -> SharedLayer:
     from torch import nn
 
@@ -480,31 +530,41 @@ def _pool_layer(m: Any) -> SharedLayer:
     stride = _pair(m.stride if m.stride is not None else m.kernel_size)
     padding = _pair(m.padding)
     if getattr(m, "ceil_mode", False):
-        raise ParameterError("pooling with ceil_mode=True is not supported")
+        raise ParameterError("pooling with ceil_mode=True is not supported; use ceil_mode=False")
     is_max = isinstance(m, nn.MaxPool2d)
-    if is_max and (padding != (0, 0) or _pair(m.dilation) != (1, 1)):
-        raise ParameterError(
-            "MaxPool2d needs padding=0 and dilation=1 (padding would compare with -inf)"
-        )
-    if not is_max and (padding != (0, 0) and not m.count_include_pad):
-        raise ParameterError("AvgPool2d with padding needs count_include_pad=True")
-    if not is_max and m.divisor_override is not None:
-        raise ParameterError("AvgPool2d with divisor_override is not supported")
+    if is_max and _pair(m.dilation) != (1, 1):
+        raise ParameterError("MaxPool2d with dilation is not supported; use dilation=1")
+    divisor = None if is_max else m.divisor_override
+    by_count = not is_max and not m.count_include_pad and padding != (0, 0) and divisor is None
     k = kernel[0] * kernel[1]
 
     def forward(x: SharedTensor) -> SharedTensor:
-        cols = unfold(x, kernel, stride, padding)  # (N, C, k, L)
+        cols = unfold(x, kernel, stride, padding)  # (N, C, k, L), zeros in the padding
         n, c = x.shape[0], x.shape[1]
         ho = (x.shape[2] + 2 * padding[0] - kernel[0]) // stride[0] + 1
         wo = (x.shape[3] + 2 * padding[1] - kernel[1]) // stride[1] + 1
+        inside = _inside(x.shape, kernel, stride, padding)  # (k, L): 1 on the input, 0 on pads
         if is_max:
+            if padding != (0, 0):  # pads must lose every comparison, as -inf does in torch
+                low = -(2.0 ** (MAXPOOL_PAD_BITS - x.frac_bits))
+                cols = _add(cols, (1.0 - inside) * low)
             pooled = shared_max(cols, axis=2)
         else:
-            pooled = _div_public(cols.sum(axis=2), np.array(float(k)))
+            count = inside.sum(axis=0) if by_count else np.array(float(divisor or k))
+            pooled = _div_public(cols.sum(axis=2), count)
         return pooled.reshape((n, c, ho, wo))
 
     kind = "MaxPool2d" if is_max else "AvgPool2d"
-    return SharedLayer(f"{kind}(k={kernel}, s={stride})", forward)
+    pad = f", p={padding}" if padding != (0, 0) else ""
+    return SharedLayer(f"{kind}(k={kernel}, s={stride}{pad})", forward)
+
+
+def _inside(
+    shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int]
+) -> NDArray[np.float64]:
+    """Return a (k, L) map of the window cells that fall on the input (1) or padding (0)."""
+    ones = np.ones((1, 1, *shape[2:]))
+    return np.asarray(im2col(ones, kernel, stride, pad)[0, 0], dtype=np.float64)
 
 
 def _softmax_layer(dim: int) -> SharedLayer:
