@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from privet.cli.app import app
-from privet.errors import ParameterError, ProtocolError, TransportError
+from privet.errors import ParameterError, PeerTimeoutError, ProtocolError, TransportError
 from privet.smpc import party_main
 from privet.smpc.local_cluster import LocalCluster, RemoteCluster
 
@@ -67,6 +67,25 @@ def test_sigkill_mid_protocol_makes_every_other_process_exit_with_an_error() -> 
     finally:
         c.close()
     assert not Path(c._tmp.name).exists()  # keys deleted
+
+
+def test_a_stalled_party_makes_every_process_exit_the_dealer_too() -> None:
+    """A party that fails inside an instruction aborts: the dealer does not wait idle."""
+    c = LocalCluster(parties=2, timeout=3.0)
+    try:
+        x = c.share(np.arange(5.0))
+        stalled = c.processes["party-0"]
+        os.kill(stalled.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(PeerTimeoutError):
+                _ = x < 2
+        finally:
+            os.kill(stalled.pid, signal.SIGCONT)
+        bound = 20.0  # a liveness bound (the idle timeout would be an hour), not a timing claim
+        for name, proc in c.processes.items():
+            assert proc.wait(bound) == 1, name
+    finally:
+        c.close()
 
 
 def _free_ports(n: int) -> list[int]:

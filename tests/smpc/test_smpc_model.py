@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -192,3 +193,28 @@ def test_unsupported_models_are_refused_clearly() -> None:
         model = c.from_torch(nn.Sequential(nn.Linear(2, 2)))
         with pytest.raises(ParameterTypeError, match="share the input"):
             model(np.zeros((1, 2)))  # type: ignore[arg-type]
+
+
+def test_softmax_without_dim_and_batchnorm1d_on_sequences_follow_torch() -> None:
+    """nn.Softmax() takes torch's implicit axis (1 for 4-D); BatchNorm1d normalizes (N, C, L)."""
+    torch.manual_seed(6)
+    bn = nn.BatchNorm1d(3).eval()
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.tensor([0.5, -1.0, 2.0]))
+        bn.running_var.copy_(torch.tensor([4.0, 1.0, 0.25]))
+    cases = [
+        (nn.Sequential(nn.Softmax()), np.random.default_rng(0).normal(size=(2, 3, 4, 4))),
+        (nn.Sequential(nn.Softmax()), np.random.default_rng(1).normal(size=(3, 4, 5))),
+        (nn.Sequential(bn), np.random.default_rng(2).normal(size=(2, 3, 5))),
+    ]
+    with InProcessCluster(parties=2) as c:
+        for net, x in cases:
+            with (
+                torch.no_grad(),
+                pytest.warns(UserWarning, match="Implicit dimension")
+                if isinstance(net[0], nn.Softmax)
+                else contextlib.nullcontext(),
+            ):
+                want = copy.deepcopy(net).double()(torch.tensor(x)).numpy()
+            got = c.from_torch(net)(c.share(x)).reveal()
+            assert np.max(np.abs(got - want)) <= 1e-3

@@ -157,6 +157,12 @@ def test_sigmoid_error_bound(cluster: InProcessCluster) -> None:
     assert np.all(np.abs(got - special.expit(q)) <= 2e-4)
 
 
+def test_exp_saturates_outside_its_domain(cluster: InProcessCluster) -> None:
+    got = exp(cluster.share([15.0, 1e6, -50.0, 11.5]), low=-32.0, high=12.0).reveal()
+    want = np.exp([12.0, 12.0, -32.0, 11.5])
+    assert np.all(np.abs(got - want) <= 5e-4 * want + 2e-4)
+
+
 def test_tanh_error_bound(cluster: InProcessCluster) -> None:
     g = np.random.default_rng(8)
     x = np.concatenate([g.uniform(-20, 20, 3000), g.uniform(-1, 1, 1000), [0.0, -1e6, 1e6]])

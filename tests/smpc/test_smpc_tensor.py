@@ -299,3 +299,86 @@ def test_take_gathers_along_the_last_axis(cluster: InProcessCluster) -> None:
     for bad in ([], [4], [-1]):
         with pytest.raises(ParameterError, match=r"take needs indices in \[0, 4\)"):
             take(sx, bad)
+
+
+# -- numpy semantics at the edges (each case was once wrong or crashed the cluster) ----------
+
+
+def test_comparisons_on_0d_tensors_work(cluster: InProcessCluster) -> None:
+    from privet.smpc import exp, maximum, relu, sign
+
+    v = cluster.share([1.0, 2.0])
+    s = v.sum()
+    assert (s < 2).reveal() == 0
+    assert (s > 2).reveal() == 1
+    assert (s < 2).shape == ()
+    assert relu(v[0] - 3).reveal() == 0.0
+    assert maximum(v[0], 4).reveal() == 4.0
+    assert sign(v[0] - 3).reveal() == -1
+    assert abs(float(exp(s).reveal()) - np.exp(3.0)) < 1e-2
+    assert (cluster.share(2.5) < 3).reveal() == 1
+    assert (s / v[1]).shape == ()
+    assert (v[0] < 5).reveal() == 1  # the cluster is still usable
+
+
+def test_unsigned_and_bool_public_operands_follow_numpy(cluster: InProcessCluster) -> None:
+    from privet.smpc import maximum
+
+    x = cluster.share([1.0, 5.0])
+    assert np.array_equal((x - np.uint8(3)).reveal(), [-2.0, 2.0])
+    assert np.array_equal((x >= np.uint8(3)).reveal(), [0, 1])
+    assert np.array_equal((x == np.uint8(5)).reveal(), [0, 1])
+    assert np.array_equal(maximum(x, np.uint8(3)).reveal(), [3.0, 5.0])
+    assert np.array_equal((x < np.array([3, 3], dtype=np.uint8)).reveal(), [1, 0])
+    assert np.array_equal((x - True).reveal(), [0.0, 4.0])
+    s = cluster.share([[100.0, 100.0]])
+    got = (s - np.array([[10, 200]], dtype=np.uint8)).reveal()
+    assert np.array_equal(got, [[90.0, -100.0]])
+    with pytest.raises(ParameterError, match="representable range"):
+        _ = x * np.uint64(2**64 - 1)
+
+
+def test_max_and_argmax_take_none_tuples_and_numpy_axes(cluster: InProcessCluster) -> None:
+    from privet.smpc import argmax
+    from privet.smpc import max as smax
+
+    a = np.array([[1.5, -2.0, 3.0], [0.25, 4.0, -1.0]])
+    x = cluster.share(a)
+    assert argmax(x, axis=None).reveal() == 4
+    assert smax(x, axis=None).reveal() == 4.0
+    assert smax(x, axis=(0, 1)).reveal() == 4.0
+    assert np.array_equal(argmax(x, axis=None, keepdims=True).reveal(), [[4]])
+    assert np.array_equal(smax(x, axis=np.int64(1), keepdims=True).reveal(), [[3.0], [4.0]])
+    b = np.random.default_rng(0).uniform(-5, 5, size=(2, 3, 4))
+    y = cluster.share(b)
+    assert np.max(np.abs(smax(y, axis=(0, 2)).reveal() - b.max(axis=(0, 2)))) <= ULP
+    assert smax(y, axis=(2, 0), keepdims=True).shape == (1, 3, 1)
+    assert argmax(y, axis=None).reveal() == b.argmax()
+    with pytest.raises(ParameterError, match="one axis or None"):
+        argmax(x, axis=(0, 1))
+
+
+def test_more_numpy_operators(cluster: InProcessCluster) -> None:
+    from privet.smpc import softmax
+
+    x = cluster.share([[2.0, -4.0], [0.5, 8.0]])
+    assert np.array_equal(abs(x).reveal(), [[2.0, 4.0], [0.5, 8.0]])
+    inv = (1 / x).reveal()
+    assert np.max(np.abs(inv - 1 / np.array([[2.0, -4.0], [0.5, 8.0]]))) <= 1e-3
+    assert x.transpose(-1, 0).shape == (2, 2)
+    assert np.array_equal(x.transpose(-1, -2).reveal(), [[2.0, 0.5], [-4.0, 8.0]])
+    assert x.sum(axis=np.int64(1)).shape == (2,)
+    p = softmax(x, axis=None).reveal()
+    assert p.shape == (2, 2)
+    assert abs(p.sum() - 1.0) < 1e-3
+    with pytest.raises(ParameterError, match="one axis or None"):
+        softmax(x, axis=(0, 1))  # type: ignore[arg-type]
+
+
+def test_share_accepts_torch_tensors_and_checks_integers(cluster: InProcessCluster) -> None:
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([1.5, -2.0], requires_grad=True)
+    assert np.array_equal(cluster.share(t).reveal(), [1.5, -2.0])
+    with pytest.raises(ParameterError, match="whole numbers; 2 value"):
+        cluster.share([1.7, -2.5, 3.0], integer=True)
+    assert np.array_equal(cluster.share([1.0, -2.0], integer=True).reveal(), [1, -2])

@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import builtins
+import numbers
 from typing import Any
 
 import numpy as np
@@ -142,16 +143,30 @@ def equal(a: SharedTensor, b: Any) -> SharedTensor:
         return _add(_neg(both.sum(axis=0)), 1)
 
 
-def _to_last(x: SharedTensor, axis: int) -> tuple[SharedTensor, int]:
-    ax = _axes(axis, x.ndim)[0] if x.ndim else 0
+def _to_last(
+    x: SharedTensor, axis: int | tuple[int, ...] | None, *, several: bool = True
+) -> tuple[SharedTensor, tuple[int, ...]]:
+    """Move the reduced axes (``None``: all) to the end, merged into one (C order)."""
     if x.ndim == 0:
         raise ParameterError("max/argmax need at least one dimension")
-    if x.shape[ax] == 0:
+    if not several and axis is not None and not isinstance(axis, numbers.Integral):
+        raise ParameterError(
+            f"argmax takes one axis or None (the flat index, as numpy), got {axis!r}"
+        )
+    axes = _axes(axis, x.ndim)
+    if any(x.shape[a] == 0 for a in axes):
         raise ParameterError("max/argmax of an empty axis")
-    if ax != x.ndim - 1:
-        perm = [i for i in range(x.ndim) if i != ax] + [ax]
-        x = x.transpose(*perm)
-    return x, ax
+    keep = [i for i in range(x.ndim) if i not in axes]
+    if keep + list(axes) != list(range(x.ndim)):
+        x = x.transpose(*keep, *axes)
+    if len(axes) != 1:
+        x = x.reshape((*x.shape[: len(keep)], -1))
+    return x, axes
+
+
+def _kept(out: SharedTensor, shape: tuple[int, ...], axes: tuple[int, ...]) -> SharedTensor:
+    """Put back the reduced axes with length 1 (``keepdims``)."""
+    return out.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
 
 
 def _tree(x: SharedTensor, *, with_index: bool) -> tuple[SharedTensor, SharedTensor | None]:
@@ -234,7 +249,11 @@ def _pairs(x: SharedTensor) -> SharedTensor:
 
 
 def max(
-    x: SharedTensor, axis: int = -1, keepdims: bool = False, *, method: str = "tree"
+    x: SharedTensor,
+    axis: int | tuple[int, ...] | None = -1,
+    keepdims: bool = False,
+    *,
+    method: str = "tree",
 ) -> SharedTensor:
     """Maximum over ``axis`` by comparisons (``method``: see :data:`METHODS`).
 
@@ -243,9 +262,9 @@ def max(
     x
         A shared tensor.
     axis
-        The axis to reduce.
+        The axis to reduce, a tuple of axes, or ``None`` for all (as numpy).
     keepdims
-        Keep the reduced axis with length 1.
+        Keep the reduced axes with length 1.
     method
         ``"tree"`` (default: fewest bytes) or ``"pairs"`` (fewest rounds).
 
@@ -257,21 +276,21 @@ def max(
     x = _check(x)
     method = _method(method)
     with x.driver.op("max"):
-        moved, ax = _to_last(x, axis)
+        moved, axes = _to_last(x, axis)
         if method == "pairs":
             out = _mul(moved, _pairs(moved)).sum(axis=-1)  # Σ x_i·[i is the maximum]
         else:
             m, _ = _tree(moved, with_index=False)
             out = m[..., 0]
-        if keepdims:
-            shape = list(x.shape)
-            shape[ax] = 1
-            out = out.reshape(tuple(shape))
-        return out
+        return _kept(out, x.shape, axes) if keepdims else out
 
 
 def argmax(
-    x: SharedTensor, axis: int = -1, keepdims: bool = False, *, method: str = "tree"
+    x: SharedTensor,
+    axis: int | None = -1,
+    keepdims: bool = False,
+    *,
+    method: str = "tree",
 ) -> SharedTensor:
     """Index of the maximum over ``axis``, as shared integers (first index on ties).
 
@@ -280,7 +299,7 @@ def argmax(
     x
         A shared tensor.
     axis
-        The axis to reduce.
+        The axis to reduce, or ``None``: the index into the flattened tensor (as numpy).
     keepdims
         Keep the reduced axis with length 1.
     method
@@ -302,7 +321,7 @@ def argmax(
     x = _check(x)
     method = _method(method)
     with x.driver.op("argmax"):
-        moved, ax = _to_last(x, axis)
+        moved, axes = _to_last(x, axis, several=False)
         if method == "pairs":
             k = moved.shape[-1]
             out = _mul(_pairs(moved), np.arange(k)).sum(axis=-1)  # Σ i·[i is the maximum]
@@ -311,11 +330,7 @@ def argmax(
             if idx is None:  # pragma: no cover - with_index=True always returns indices
                 raise ParameterError("internal: no index")
             out = idx[..., 0]
-        if keepdims:
-            shape = list(x.shape)
-            shape[ax] = 1
-            out = out.reshape(tuple(shape))
-        return out
+        return _kept(out, x.shape, axes) if keepdims else out
 
 
 _ = builtins  # the builtins shadowed here (abs, max) stay reachable as builtins.abs/max

@@ -408,6 +408,17 @@ class Driver:
         name = owner or DRIVER
         client = self._client(name)
         frac = 0 if integer else self.frac_bits
+        if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor, maybe with grad
+            x = x.detach().cpu().numpy()
+        if integer:
+            arr = np.asarray(x)
+            if arr.dtype.kind == "f":
+                fractional = int(np.count_nonzero(np.isfinite(arr) & (arr != np.rint(arr))))
+                if fractional:
+                    raise ParameterError(
+                        f"share(integer=True) needs whole numbers; {fractional} value(s) have a "
+                        "fractional part (values not shown); round them or share as reals"
+                    )
         enc = self.codec.encode(x, frac_bits=frac)
         out = self._new(tuple(enc.shape), frac)
         shares = share_additive(enc, parties=self.parties, rng=self._rngs[name])

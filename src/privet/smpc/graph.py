@@ -65,6 +65,7 @@ from privet.smpc.model import (
     SharedModel,
     _pair,
     adaptive_avg_pool_layer,
+    implicit_softmax_dim,
     is_foldable,
     module_layer,
 )
@@ -141,8 +142,8 @@ def _squeeze(x: SharedTensor, dim: int | None = None) -> SharedTensor:
 
 
 def _softmax(x: SharedTensor, dim: int | None = None, **kwargs: Any) -> SharedTensor:
-    if dim is None:
-        raise ParameterError("softmax needs an explicit dim (torch's implicit choice is ambiguous)")
+    if dim is None:  # torch's deprecated implicit choice, which the model was run with
+        dim = implicit_softmax_dim(x.ndim)
     if kwargs.get("dtype") is not None:
         raise ParameterError("softmax(dtype=...) is not supported; drop the dtype")
     return softmax(x, axis=dim)

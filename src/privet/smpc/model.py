@@ -67,6 +67,7 @@ __all__ = [
     "SharedModel",
     "adaptive_avg_pool_layer",
     "from_torch",
+    "implicit_softmax_dim",
     "is_foldable",
     "module_layer",
 ]
@@ -416,7 +417,7 @@ def module_layer(
     if isinstance(m, nn.Flatten):
         return _flatten_layer(m.start_dim, m.end_dim)
     if isinstance(m, nn.Softmax):
-        return _softmax_layer(-1 if m.dim is None else int(m.dim))
+        return _softmax_layer(None if m.dim is None else int(m.dim))
     if isinstance(m, nn.Dropout | nn.Identity):
         return SharedLayer(type(m).__name__, _identity)
     raise ParameterError(
@@ -513,7 +514,10 @@ def _conv_layer(w: SharedTensor, b: SharedTensor, m: Any, bn: Any, exact: bool) 
 
 def _affine_layer(scale: SharedTensor, shift: SharedTensor, name: str) -> SharedLayer:
     def forward(x: SharedTensor) -> SharedTensor:
-        return _add(_mul(x, scale), shift)
+        s, t = scale, shift
+        if scale.ndim == 1 and x.ndim == 3:  # BatchNorm1d on (N, C, L): per channel C
+            s, t = scale.reshape((-1, 1)), shift.reshape((-1, 1))
+        return _add(_mul(x, s), t)
 
     return SharedLayer(f"{name} (affine)", forward)
 
@@ -567,11 +571,16 @@ def _inside(
     return np.asarray(im2col(ones, kernel, stride, pad)[0, 0], dtype=np.float64)
 
 
-def _softmax_layer(dim: int) -> SharedLayer:
+def _softmax_layer(dim: int | None) -> SharedLayer:
     def forward(x: SharedTensor) -> SharedTensor:
-        return softmax(x, axis=dim)
+        return softmax(x, axis=implicit_softmax_dim(x.ndim) if dim is None else dim)
 
     return SharedLayer(f"Softmax(dim={dim})", forward)
+
+
+def implicit_softmax_dim(ndim: int) -> int:
+    """Return the axis torch's softmax takes when given none: 0 for 0-, 1- and 3-D, else 1."""
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 def _flatten_layer(start: int, end: int) -> SharedLayer:

@@ -17,8 +17,9 @@ precision ``F = min(f + 12, 28)`` fractional bits where the magnitude allows (wi
     Cost: ``log2(upper/lower) - 1`` comparisons and 9 products, plus one comparison and
     2 products for the sign.
 
-:func:`exp` — ``e^x`` for ``x`` in ``[low, high]`` (default ``[-32, 12]``; below ``low`` the
-    input is clamped, so ``exp`` of a very negative value is ``≈ e^low ≈ 0``). Scaling and
+:func:`exp` — ``e^x`` for ``x`` in ``[low, high]`` (default ``[-32, 12]``; outside, the input
+    is clamped, so ``exp`` of a very negative value is ``≈ e^low ≈ 0`` and of a large one
+    ``e^high``; both sides are tested in one batch of comparisons). Scaling and
     squaring (Moler & Van Loan 2003, "Nineteen dubious ways to compute the exponential of a
     matrix, twenty-five years later", SIAM Review 45(1), §3, method 3): ``t = x / 2^6`` is
     exact (a change of scale), ``e^t`` by a degree-5 Chebyshev interpolant on
@@ -47,6 +48,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from functools import lru_cache
 from typing import Final
 
@@ -60,9 +62,11 @@ from privet.smpc.driver import Driver
 from privet.smpc.tensor import (
     SharedTensor,
     _add,
+    _axes,
     _mul,
     _neg,
     _rescale,
+    _rsub,
     _sub,
     ltz,
     mul_to,
@@ -246,7 +250,7 @@ def _stage_bits(d: Driver, high: float) -> list[int]:
 
 
 def exp(x: SharedTensor, *, low: float = -32.0, high: float = 12.0) -> SharedTensor:
-    """Return ``e^x`` for ``x`` in ``[low, high]`` (clamped below ``low``; module docstring).
+    """Return ``e^x`` for ``x`` in ``[low, high]``, clamped to it (module docstring).
 
     Parameters
     ----------
@@ -254,12 +258,18 @@ def exp(x: SharedTensor, *, low: float = -32.0, high: float = 12.0) -> SharedTen
         A shared tensor.
     low, high
         The domain (``low < 0 <= high``); ``e^high`` must fit the multiplication range.
+        Inputs outside are clamped: ``e^x`` saturates at ``e^low`` and ``e^high``.
 
     Returns
     -------
     SharedTensor
         ``e^x``.
     """
+    return _exp(x, low=low, high=high, clamp_high=True)
+
+
+def _exp(x: SharedTensor, *, low: float, high: float, clamp_high: bool) -> SharedTensor:
+    """``exp``; ``clamp_high=False`` where the caller knows ``x <= high`` (softmax, sigmoid)."""
     x = _check(x)
     d = x.driver
     lo, hi = check_finite(low, name="low"), check_finite(high, name="high")
@@ -268,7 +278,15 @@ def exp(x: SharedTensor, *, low: float = -32.0, high: float = 12.0) -> SharedTen
     f = d.frac_bits
     stages = _stage_bits(d, hi)
     with d.op("exp"):
-        xc = maximum(_to_frac(x, f), lo)
+        xf = _to_frac(x, f)
+        if clamp_high:
+            # both sides in one batch of comparisons, each select riding on its own:
+            # x + (lo - x)·[x - lo < 0] - (x - hi)·[hi - x < 0]
+            a = stack([_sub(xf, lo), _rsub(xf, hi)])
+            r = ltz(a, times=stack([_rsub(xf, lo), _sub(xf, hi)]))
+            xc = _sub(_add(xf, r[0]), r[1])
+        else:
+            xc = maximum(xf, lo)
         t = relabel(xc, f + SQUARINGS)  # t = x / 2^6, exactly
         work = max(_work_bits(d), f)
         t = _to_frac(t, work)
@@ -301,7 +319,7 @@ def sigmoid(x: SharedTensor) -> SharedTensor:
     with d.op("sigmoid"):
         neg = ltz(x)
         a = _mul(_to_frac(x, f), _add(_mul(neg, -2), 1))  # |x|
-        e = exp(_neg(a), low=-32.0, high=0.0)
+        e = _exp(_neg(a), low=-32.0, high=0.0, clamp_high=False)
         m = relabel(_add(e, 1.0), f + 1)  # (1 + e^-|x|) / 2, in (1/2, 1]
         y = _newton_reciprocal(_to_frac(m, work), work)  # 2 / (1 + e^-|x|)
         r = _to_frac(relabel(y, work + 1), f)  # 1 / (1 + e^-|x|)
@@ -326,7 +344,7 @@ def tanh(x: SharedTensor) -> SharedTensor:
         return _add(_mul(sigmoid(_mul(x, 2)), 2), -1.0)
 
 
-def softmax(x: SharedTensor, axis: int = -1) -> SharedTensor:
+def softmax(x: SharedTensor, axis: int | None = -1) -> SharedTensor:
     """Return ``exp(x) / sum(exp(x))`` over ``axis`` (module docstring).
 
     Parameters
@@ -334,7 +352,7 @@ def softmax(x: SharedTensor, axis: int = -1) -> SharedTensor:
     x
         A shared tensor.
     axis
-        The axis of the classes.
+        The axis of the classes (``None``: all elements).
 
     Returns
     -------
@@ -343,9 +361,15 @@ def softmax(x: SharedTensor, axis: int = -1) -> SharedTensor:
     """
     x = _check(x)
     d = x.driver
+    if axis is None:  # over every element, as scipy.special.softmax(axis=None)
+        with d.op("softmax"):
+            return softmax(x.reshape((-1,)), axis=0).reshape(x.shape)
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise ParameterError(f"softmax takes one axis or None, got {axis!r}")
+    axis = _axes(int(axis), x.ndim)[0]
     with d.op("softmax"):
         m = shared_max(x, axis=axis, keepdims=True)
-        e = exp(_sub(x, m), low=-32.0, high=0.0)
+        e = _exp(_sub(x, m), low=-32.0, high=0.0, clamp_high=False)
         k = x.shape[axis] if x.ndim else 1
         total = e.sum(axis=axis, keepdims=True)
         upper = 2.0 ** max(1, math.ceil(math.log2(k + 1)))

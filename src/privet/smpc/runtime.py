@@ -175,13 +175,23 @@ class _Runtime:
         self.channel.send(self.driver, [_json_array(doc)], tag=f"ack/{seq}")
 
     def _fail(self, exc: BaseException, *, seq: int | None) -> None:
+        """Report ``exc`` to the driver, then abort: every peer (the dealer too) fails fast.
+
+        A plain close would say goodbye, and a peer waiting for its next instruction (the
+        dealer) would take that for a clean end and wait out its idle timeout.
+        """
         try:
             if seq is not None:
                 self._ack(seq, _error_doc(exc))
         except PrivetError:
             pass
         finally:
-            self.channel.close()
+            abort = getattr(self.channel, "abort", None)
+            if callable(abort):  # the reason names the kind of failure, never a value
+                where = "" if seq is None else f" in instruction {seq}"
+                abort(f"{type(exc).__name__}{where}")
+            else:
+                self.channel.close()
 
 
 class DealerRuntime(_Runtime):

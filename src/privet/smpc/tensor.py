@@ -213,6 +213,20 @@ class SharedTensor:
         with self._driver.op("div"):
             return _div_public(self, c.astype(np.float64))
 
+    def __rtruediv__(self, other: Any) -> SharedTensor:
+        """``c / x``: ``c`` times :func:`~privet.smpc.reciprocal` (its domain applies)."""
+        from privet.smpc.nonlinear import reciprocal
+
+        c = _as_public(other)
+        with self._driver.op("rdiv"):
+            return _mul(reciprocal(self), c.astype(np.float64))
+
+    def __abs__(self) -> SharedTensor:
+        """``|x|``, as :func:`privet.smpc.abs`."""
+        from privet.smpc.comparison import abs as shared_abs
+
+        return shared_abs(self)
+
     # -- comparisons ---------------------------------------------------------------------
 
     def __lt__(self, other: Any) -> SharedTensor:
@@ -298,6 +312,8 @@ class SharedTensor:
         perm = list(axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes)
         if not perm:
             perm = list(range(self.ndim))[::-1]
+        if all(isinstance(a, numbers.Integral) and -self.ndim <= int(a) < self.ndim for a in perm):
+            perm = [int(a) % self.ndim for a in perm]  # negative axes, as numpy
         if sorted(perm) != list(range(self.ndim)):
             raise ParameterError(f"axes {perm} are not a permutation of {self.ndim} axes")
         shape = tuple(self.shape[a] for a in perm)
@@ -345,6 +361,11 @@ def _as_public(value: Any) -> NDArray[Any]:
         raise ParameterTypeError(
             f"a public operand must be numeric, got {type(value).__name__} of dtype {arr.dtype}"
         )
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64)  # numpy refuses -True; 0/1 as integers
+    if arr.dtype.kind == "u":  # unsigned: -u wraps, and uint64 >= 2^63 wraps in int64
+        big = arr.size and int(arr.max()) >= 2**63
+        return arr.astype(np.float64 if big else np.int64)  # a float that big is refused
     return arr
 
 
@@ -537,12 +558,17 @@ def _power(a: SharedTensor, n: int) -> SharedTensor:
 def _axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
+    many: Any = axis  # an int, a numpy integer or a sequence of them
+    axes: tuple[Any, ...] = (many,) if isinstance(many, numbers.Integral) else tuple(many)
+    out: list[int] = []
     for ax in axes:
-        if isinstance(ax, bool) or not isinstance(ax, int) or not -ndim <= ax < max(ndim, 1):
+        if (
+            isinstance(ax, bool | np.bool_)
+            or not isinstance(ax, numbers.Integral)
+            or not -ndim <= int(ax) < max(ndim, 1)
+        ):
             raise ParameterError(f"axis {ax!r} is out of range for {ndim} dimensions")
-        out.append(ax % ndim if ndim else 0)
+        out.append(int(ax) % ndim if ndim else 0)
     return tuple(sorted(set(out)))
 
 
@@ -625,14 +651,19 @@ def ltz(a: SharedTensor, times: SharedTensor | None = None) -> SharedTensor:
     comparison, in the same cluster), return ``times·[a < 0]`` at ``times``' scale instead,
     in the same rounds (the product rides on the last opening).
     """
+    if times is not None:
+        _same_cluster(a, times)
+        if times.shape != a.shape and times.shape[1:] != a.shape:
+            raise ParameterError(
+                f"ltz times needs the shape {a.shape} or (k, *{a.shape}), got {times.shape}"
+            )
+    if a.ndim == 0:  # the bit-plane protocols work on arrays: compare a 1-element vector
+        y = None if times is None else times.reshape((*times.shape, 1))
+        out = ltz(a.reshape((1,)), y)
+        return out.reshape(() if times is None else times.shape)
     args: dict[str, Any] = {"x": a.reg, "shape": list(a.shape)}
     if times is None:
         return a.driver.emit("ltz", a.shape, 0, args)
-    _same_cluster(a, times)
-    if times.shape != a.shape and times.shape[1:] != a.shape:
-        raise ParameterError(
-            f"ltz times needs the shape {a.shape} or (k, *{a.shape}), got {times.shape}"
-        )
     args.update(y=times.reg, y_shape=list(times.shape))
     return a.driver.emit("ltz", times.shape, times.frac_bits, args)
 
@@ -661,6 +692,8 @@ def rectify(a: SharedTensor, *, truncate: bool = False) -> SharedTensor:
     layer's untruncated product) is truncated to them in the same instruction, its
     opening sent with the sign test's (:func:`privet.smpc.truncation.truncate_relu`).
     """
+    if a.ndim == 0:  # as in ltz: a 1-element vector
+        return rectify(a.reshape((1,)), truncate=truncate).reshape(())
     d = a.driver
     trunc, frac = _trunc_for(d, a.frac_bits) if truncate else (0, a.frac_bits)
     args = {"x": a.reg, "shape": list(a.shape), **d.mode_args(trunc)}
