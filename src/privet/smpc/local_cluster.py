@@ -77,6 +77,10 @@ _STOP_WAIT: Final = 10.0
 _THREAD_VARS: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+_BOOT: Final = "import sys; from privet.smpc.party_main import main; sys.exit(main(sys.argv[1:]))"
+"""The child's program (``python -c``): run :func:`privet.smpc.party_main.main`."""
+
+
 class LocalCluster(DriverFacade):
     """``parties`` computing parties and a dealer as OS processes over mutual TLS on loopback.
 
@@ -243,8 +247,9 @@ class LocalCluster(DriverFacade):
         for var in _THREAD_VARS:  # one process per party: no oversubscribed BLAS pools
             env.setdefault(var, "1")
         with open(log, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "privet.smpc.party_main", "--bootstrap"],
+            proc = subprocess.Popen(  # noqa: S603 - a fixed program and arguments
+                # not ``-m``: privet.smpc imports party_main, and runpy would warn about it
+                [sys.executable, "-c", _BOOT, "--bootstrap"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
