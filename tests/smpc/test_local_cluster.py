@@ -94,9 +94,10 @@ def test_inputs_and_outputs_stay_with_their_client(
     assert np.max(np.abs(out - 2 * x)) < 4 * ULP
     driver_after = cluster.client_stats("driver").snapshot()
     bob_after = cluster.client_stats("bob").snapshot()
-    # Bob sent one share per party and received one per party; the driver got no share.
-    assert bob_after["bytes_sent"] - bob_before["bytes_sent"] == 2 * 8 * 1000
-    assert bob_after["bytes_received"] - bob_before["bytes_received"] == 2 * 8 * 1000
+    # Bob sent one share per party and received one per party (each with its 8-byte
+    # encoding word); the driver got no share.
+    assert bob_after["bytes_sent"] - bob_before["bytes_sent"] == 2 * (8 * 1000 + 8)
+    assert bob_after["bytes_received"] - bob_before["bytes_received"] == 2 * (8 * 1000 + 8)
     assert driver_after["bytes_received"] - driver_before["bytes_received"] < 1000
     with pytest.raises(ParameterError, match=r"unknown client 'eve'"):
         sx.reveal(to="eve")

@@ -16,8 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from privet.cli.app import app
+from privet.core import SecureRandom
 from privet.errors import ParameterError, PeerTimeoutError, ProtocolError, TransportError
-from privet.smpc import party_main
+from privet.smpc import RemoteClient, argmax, party_main
 from privet.smpc.local_cluster import LocalCluster, RemoteCluster
 
 pytestmark = pytest.mark.timeout(180)
@@ -130,6 +131,109 @@ def test_parties_started_from_config_files_serve_a_remote_driver(tmp_path: Path)
             p.wait(5)
             if p.stderr:
                 p.stderr.close()
+
+
+def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_path: Path) -> None:
+    """Bob (a RemoteClient) and Carol (`privet smpc client`) on their own hosts: their shares
+    go to the parties, and each result to its recipient alone."""
+    ports = _free_ports(3)
+    hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
+    out = tmp_path / "pki"
+    res = CliRunner().invoke(
+        app,
+        ["smpc", "certs", "--out", str(out), "--parties", "2", "--hosts", hosts, "--clients", "3"],
+    )
+    assert res.exit_code == 0, res.output
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "privet.smpc.party_main", "--config", str(out / f"{n}.toml")],
+            stderr=subprocess.PIPE,
+        )
+        for n in ("party-0", "party-1", "dealer")
+    ]
+    x = np.array([[1.5, -2.0], [0.25, 3.0]])
+    np.save(tmp_path / "carol.npy", np.arange(6, dtype=np.int64))
+    carol = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from privet.cli.app import main; main()",
+            *("smpc", "client", "--config", str(out / "client-2.toml")),
+            *("--input", str(tmp_path / "carol.npy"), "--receive", "1"),
+            *("--out", str(tmp_path / "carol")),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    bob: dict[str, object] = {}
+
+    def run_bob() -> None:
+        try:
+            with RemoteClient(out / "client-1.toml", rng=SecureRandom.seeded(3)) as client:
+                client.share(x)
+                bob["result"] = client.receive()
+                bob["argmax"] = client.receive()
+                client.share(np.arange(4.0).reshape(2, 2))  # input number 1
+        except BaseException as exc:
+            bob["error"] = exc
+
+    thread = threading.Thread(target=run_bob)
+    thread.start()
+    try:
+        with pytest.raises(ParameterError, match="a RemoteClient takes another client"):
+            RemoteClient(out / "client-0.toml")
+        with RemoteCluster(out / "client-0.toml") as c:
+            assert c.clients == ("driver", "client-1", "client-2")
+            sx = c.share_from("client-1", (2, 2))
+            c.send(sx * 2.0, to="client-1")
+            c.send(argmax(sx, axis=1), to="client-1")
+            with pytest.raises(ParameterError, match="on another host"):
+                c.share(x, owner="client-1")
+            with pytest.raises(ParameterError, match="on another host"):
+                sx.reveal(to="client-1")
+            with pytest.raises(ParameterError, match="not a remote client"):
+                c.send(sx, to="driver")
+            second = c.share_from("client-1", (2, 2))
+            assert np.array_equal(second.reveal(), np.arange(4.0).reshape(2, 2))
+            sc = c.share_from("client-2", (6,), integer=True)
+            c.send(sc * sc, to="client-2")
+        thread.join(30)
+        assert not thread.is_alive()
+        assert "error" not in bob, bob
+        assert np.max(np.abs(np.asarray(bob["result"]) - 2 * x)) <= 1e-4
+        assert np.asarray(bob["argmax"]).tolist() == [0, 1]
+        assert np.asarray(bob["argmax"]).dtype.kind == "i"
+        log = carol.communicate(timeout=30)[0].decode()
+        assert carol.returncode == 0, log
+        assert np.load(tmp_path / "carol" / "result-0.npy").tolist() == [0, 1, 4, 9, 16, 25]
+        for p in procs:
+            assert p.wait(20) == 0, p.stderr.read() if p.stderr else ""
+    finally:
+        thread.join(5)
+        for p in [*procs, carol]:
+            if p.poll() is None:
+                p.kill()
+            p.wait(5)
+            for stream in (p.stdout, p.stderr):
+                if stream:
+                    stream.close()
+
+
+def test_cli_client_refuses_an_unreadable_input(tmp_path: Path) -> None:
+    (tmp_path / "bad.npy").write_text("not an array")
+    res = CliRunner().invoke(
+        app,
+        [
+            "smpc",
+            "client",
+            "--config",
+            str(tmp_path / "c.toml"),
+            "--input",
+            str(tmp_path / "bad.npy"),
+        ],
+    )
+    assert res.exit_code == 1
+    assert "cannot read" in res.output
 
 
 def test_party_main_reports_bad_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

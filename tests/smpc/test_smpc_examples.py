@@ -35,7 +35,8 @@ def test_private_inference_demo_small() -> None:
     assert report.max_logit_error <= 2e-3
     assert report.accuracy_plaintext > 0.9
     assert next(e.name for e in report.layers) == "Linear(64->32)"
-    assert report.bob_bytes_received == 2 * 8 * (300 + 300 * 10)  # prediction + logits only
+    # prediction + logits only: one share from each party, each with its 8-byte encoding word
+    assert report.bob_bytes_received == 2 * (8 * (300 + 300 * 10) + 2 * 8)
     assert "inference" in report.cost
     assert report.lines()[0].startswith("300 digits")
 

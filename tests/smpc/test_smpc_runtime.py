@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 import privet.smpc as smpc
+from privet.core import SecureRandom
 from privet.core.channel import InMemoryNetwork
-from privet.errors import ProtocolError
+from privet.errors import ParameterError, ProtocolError
+from privet.smpc import Driver
 from privet.smpc.program import decode, encode, plan
 from privet.smpc.runtime import DealerRuntime, PartyRuntime, decode_index, encode_index
 
@@ -140,6 +142,7 @@ def test_public_api_is_pinned() -> None:
             "LocalCluster",
             "OpCost",
             "PartyRuntime",
+            "RemoteClient",
             "RemoteCluster",
             "SeedExample",
             "SharedModel",
@@ -171,3 +174,52 @@ def test_public_api_is_pinned() -> None:
     for name in smpc.__all__:
         obj = getattr(smpc, name)
         assert obj.__doc__, name
+
+
+def _remote_bob() -> tuple[Driver, Any, list[threading.Thread]]:
+    """Two party runtimes; a driver (3) and a client 'bob' (4) whose channel the test holds."""
+    net = InMemoryNetwork(2, dealer=True, clients=2, timeout=5)
+    runtimes = [PartyRuntime(net.channel(i), None, driver=3, timeout=5) for i in range(2)]
+    threads = [threading.Thread(target=r.serve, daemon=True) for r in runtimes]
+    for t in threads:
+        t.start()
+    driver = Driver(net.channel(3), remote={"bob": 4}, timeout=5)
+    return driver, net.channel(4), threads
+
+
+def test_a_remote_client_shares_and_receives_by_its_own_numbering() -> None:
+    from privet.smpc.client import encode_input, receive_shares, send_shares
+
+    driver, bob, _ = _remote_bob()
+    assert driver.clients == ("driver", "bob")
+    rng = SecureRandom.seeded(4)
+    for k, values in enumerate(([1.5, -2.0], [4.0, 0.25])):
+        enc, frac = encode_input(driver.codec, values)
+        send_shares(bob, enc, frac, k=k, parties=2, rng=rng)
+    first = driver.share_from("bob", (2,))
+    second = driver.share_from("bob", (2,))
+    driver.send(first + second, to="bob")
+    total, frac = receive_shares(bob, k=0, parties=2, timeout=5)
+    assert frac == 16
+    assert driver.codec.decode(total, frac_bits=frac).tolist() == [5.5, -1.75]
+    with pytest.raises(ParameterError, match="on another host"):
+        driver.share([1.0], owner="bob")
+    with pytest.raises(ParameterError, match="not a remote client"):
+        driver.share_from("driver", (1,))
+
+
+@pytest.mark.parametrize(
+    ("frac", "shape", "match"),
+    [(12, (2,), "12 fractional bits, the driver expects 16"), (16, (3,), "shape")],
+)
+def test_a_remote_input_of_another_encoding_or_shape_is_refused(
+    frac: int, shape: tuple[int, ...], match: str
+) -> None:
+    from privet.smpc.client import send_shares
+    from privet.smpc.fixed_point import FixedPoint
+
+    driver, bob, _ = _remote_bob()
+    enc = FixedPoint(frac).encode(np.ones(shape))
+    send_shares(bob, enc, frac, k=0, parties=2, rng=SecureRandom.seeded(5))
+    with pytest.raises(ProtocolError, match=match):
+        driver.share_from("bob", (2,))

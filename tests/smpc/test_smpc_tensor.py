@@ -196,8 +196,9 @@ def test_a_result_reaches_only_its_client(cluster: InProcessCluster) -> None:
     assert np.array_equal(out, 2 * quantize(x))
     bob2 = cluster.client_stats("bob").snapshot()
     driver2 = cluster.client_stats("driver").snapshot()
-    assert bob2["bytes_sent"] - bob["bytes_sent"] == 2 * 8 * 100
-    assert bob2["bytes_received"] - bob["bytes_received"] == 2 * 8 * 100
+    # one share per party, each with its 8-byte encoding word
+    assert bob2["bytes_sent"] - bob["bytes_sent"] == 2 * (8 * 100 + 8)
+    assert bob2["bytes_received"] - bob["bytes_received"] == 2 * (8 * 100 + 8)
     assert driver2["bytes_received"] - driver["bytes_received"] < 2000  # acks only, no share
     with pytest.raises(ParameterError, match="unknown client 'eve'"):
         sx.reveal(to="eve")

@@ -24,6 +24,7 @@ from privet.cli.output import console, reported_errors
 from privet.core.errors import ParameterError
 from privet.core.random import SecureRandom
 from privet.smpc import party_main
+from privet.smpc.client import RemoteClient
 from privet.smpc.local_cluster import LocalCluster
 from privet.transport import default_names, make_certificates
 
@@ -126,6 +127,42 @@ def party(
     """Run one party (or the dealer) on this host until the driver stops it."""
     code = party_main.main(["--config", str(config)])
     raise typer.Exit(code=code)
+
+
+@smpc_app.command("client")
+def client(
+    config: Path = typer.Option(..., "--config", help="This client's TOML/JSON config."),
+    inputs: list[Path] = typer.Option(
+        [], "--input", help="A .npy array to share (repeat, in the driver's order)."
+    ),
+    receive: int = typer.Option(
+        0, "--receive", min=0, help="How many results opened to this client to wait for."
+    ),
+    out: Path = typer.Option(
+        Path("."), "--out", help="Folder for the results (result-0.npy, result-1.npy, ...)."
+    ),
+    frac_bits: int = typer.Option(16, "--frac-bits", min=0, help="The cluster's fractional bits."),
+) -> None:
+    """Share this host's arrays with the parties, then receive the results opened to it.
+
+    Each array is split here, one share per party: its plaintext never leaves this host.
+    """
+    with reported_errors():
+        arrays = []
+        for path in inputs:
+            try:
+                arrays.append(np.load(path, allow_pickle=False))
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"cannot read {path} as a .npy array ({exc})") from None
+        out.mkdir(parents=True, exist_ok=True)
+        with RemoteClient(config, frac_bits=frac_bits) as me:
+            for path, arr in zip(inputs, arrays, strict=True):
+                me.share(arr, integer=arr.dtype.kind in "iu")
+                console.print(f"shared {path.name}: shape {arr.shape}")
+            for k in range(receive):
+                result = me.receive()
+                np.save(out / f"result-{k}.npy", result, allow_pickle=False)
+                console.print(f"received result-{k}.npy: shape {result.shape}")
 
 
 @smpc_app.command("cluster")

@@ -6,6 +6,9 @@ The user-facing pieces (see docs/smpc.md):
   :class:`SharedTensor` (``+ - * @ / < >``, ``.sum()``, ``.mean()``, ``.reveal(to=…)``);
   ``.from_torch(model)`` shares a trained PyTorch model; ``.cost_report()`` gives bytes,
   rounds and time per operation (:class:`CostReport`).
+* :class:`LocalCluster` — the same, with parties and dealer as processes over mutual TLS;
+  :class:`RemoteCluster` drives parties on other hosts, and :class:`RemoteClient` is an input
+  owner / result recipient on its own host.
 * Functions on shared tensors: :func:`relu`, :func:`argmax`, :func:`max`, :func:`maximum`,
   :func:`equal`, :func:`where`, :func:`sign`, :func:`abs`, :func:`reciprocal`,
   :func:`divide`, :func:`exp`, :func:`sigmoid`, :func:`tanh`, :func:`softmax`,
@@ -25,6 +28,7 @@ Examples
 array([0., 5.])
 """
 
+from privet.smpc.client import RemoteClient
 from privet.smpc.cluster import InProcessCluster
 from privet.smpc.comparison import abs, argmax, equal, max, maximum, relu, sign, where
 from privet.smpc.cost import CostReport, OpCost
@@ -59,6 +63,7 @@ __all__ = [
     "LocalCluster",
     "OpCost",
     "PartyRuntime",
+    "RemoteClient",
     "RemoteCluster",
     "SeedExample",
     "SharedModel",

@@ -47,15 +47,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privet.core import errors
-from privet.core.channel import Channel, expect_arrays
+from privet.core.channel import Channel
 from privet.core.errors import ParameterError, PrivetError, ProtocolError, TransportError
 from privet.core.random import SecureRandom, resolve_rng
 from privet.smpc import ring
+from privet.smpc.client import encode_input, receive_shares, send_shares
 from privet.smpc.cost import CostReport
 from privet.smpc.fixed_point import FixedPoint
 from privet.smpc.program import decode, encode, plan
 from privet.smpc.runtime import encode_index
-from privet.smpc.sharing import reconstruct_additive, share_additive
 from privet.smpc.tensor import SharedTensor
 from privet.smpc.truncation import TruncationMode, check_mode
 
@@ -86,7 +86,11 @@ class Driver:
     channel
         The driver's own endpoint (a client).
     clients
-        Other client endpoints by name (input owners, result recipients).
+        Other client endpoints by name (input owners, result recipients), hosted here.
+    remote
+        Clients on other hosts, by name: their endpoint ids (see :class:`RemoteClient
+        <privet.smpc.client.RemoteClient>`); they share with :meth:`share_from` and
+        receive with :meth:`send`.
     frac_bits
         Fixed-point fractional bits.
     truncation
@@ -103,6 +107,7 @@ class Driver:
         channel: Channel,
         *,
         clients: Mapping[str, Channel] | None = None,
+        remote: Mapping[str, int] | None = None,
         client_rngs: Mapping[str, SecureRandom] | None = None,
         frac_bits: int = 16,
         truncation: str = "dealer",
@@ -114,6 +119,11 @@ class Driver:
             raise ParameterError("the protocols need a dealer endpoint (dealer=True)")
         self._ch = channel
         self._clients: dict[str, Channel] = {DRIVER: channel, **(clients or {})}
+        self._remote: dict[str, int] = dict(remote or {})
+        if set(self._remote) & set(self._clients):
+            raise ParameterError("a client is either hosted by the driver or remote, not both")
+        self._count_in = dict.fromkeys([*self._clients, *self._remote], 0)
+        self._count_out = dict(self._count_in)
         rngs = dict(client_rngs or {})
         self._rngs = {name: rngs.get(name) or resolve_rng(None) for name in self._clients}
         self.codec = FixedPoint(frac_bits)
@@ -146,8 +156,8 @@ class Driver:
 
     @property
     def clients(self) -> tuple[str, ...]:
-        """The client names (``"driver"`` first)."""
-        return tuple(self._clients)
+        """The client names (``"driver"`` first, then those hosted here, then remote ones)."""
+        return (*self._clients, *self._remote)
 
     def cost_report(self) -> CostReport:
         """Return the costs recorded so far (the live report)."""
@@ -407,61 +417,111 @@ class Driver:
         """
         name = owner or DRIVER
         client = self._client(name)
-        frac = 0 if integer else self.frac_bits
-        if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor, maybe with grad
-            x = x.detach().cpu().numpy()
-        if integer:
-            arr = np.asarray(x)
-            if arr.dtype.kind == "f":
-                fractional = int(np.count_nonzero(np.isfinite(arr) & (arr != np.rint(arr))))
-                if fractional:
-                    raise ParameterError(
-                        f"share(integer=True) needs whole numbers; {fractional} value(s) have a "
-                        "fractional part (values not shown); round them or share as reals"
-                    )
-        enc = self.codec.encode(x, frac_bits=frac)
+        enc, frac = encode_input(self.codec, x, integer=integer)
         out = self._new(tuple(enc.shape), frac)
-        shares = share_additive(enc, parties=self.parties, rng=self._rngs[name])
+        k = self._next_input(name)
         sent = [0]
 
         def io(seq: int) -> None:
             before = client.stats.snapshot()["bytes_sent"]
-            for i, s in enumerate(shares):
-                client.send(i, [s], tag=f"in/{seq}")
+            send_shares(client, enc, frac, k=k, parties=self.parties, rng=self._rngs[name])
             sent[0] = client.stats.snapshot()["bytes_sent"] - before
 
         with self.op("share") as pending:
-            self._exec(
-                "input", {"out": out.reg, "src": client.party, "shape": list(out.shape)}, io=io
-            )
+            args = {"out": out.reg, "src": client.party, "shape": list(out.shape), "k": k}
+            self._exec("input", {**args, "frac": frac}, io=io)
             pending.bytes_sent += sent[0]
             pending.elements += out.size
         return out
+
+    def share_from(
+        self, owner: str, shape: tuple[int, ...], *, integer: bool = False
+    ) -> SharedTensor:
+        """Take the next input of a remote client (it calls ``RemoteClient.share``).
+
+        Parameters
+        ----------
+        owner
+            The remote client's name (its endpoint name, e.g. ``"client-1"``).
+        shape
+            The shape it shares; the parties refuse another one.
+        integer
+            Whether it shares whole numbers (``integer=True`` on its side too).
+
+        Returns
+        -------
+        SharedTensor
+            The shared input.
+        """
+        if owner not in self._remote:
+            raise ParameterError(
+                f"{owner!r} is not a remote client; remote clients: {list(self._remote)} "
+                "(a client hosted here shares with share(x, owner=...))"
+            )
+        dims = tuple(int(n) for n in shape)
+        if any(n < 0 for n in dims):
+            raise ParameterError(f"shape {shape} has a negative side")
+        frac = 0 if integer else self.frac_bits
+        out = self._new(dims, frac)
+        k = self._next_input(owner)
+        with self.op("share") as pending:
+            args = {"out": out.reg, "src": self._remote[owner], "shape": list(dims), "k": k}
+            self._exec("input", {**args, "frac": frac}, io=lambda seq: None)
+            pending.elements += out.size
+        return out
+
+    def send(self, t: SharedTensor, *, to: str) -> None:
+        """Open ``t`` to the remote client ``to`` alone (it calls ``RemoteClient.receive``)."""
+        if to not in self._remote:
+            raise ParameterError(
+                f"{to!r} is not a remote client; remote clients: {list(self._remote)} "
+                "(open a value to a client hosted here with reveal(t, to=...))"
+            )
+        k = self._count_out[to]
+        self._count_out[to] = k + 1
+        with self.op("reveal") as pending:
+            args = {"x": t.reg, "dst": self._remote[to], "k": k, "frac": t.frac_bits}
+            self._exec("output", args, io=lambda seq: None)
+            pending.elements += t.size
+
+    def _next_input(self, name: str) -> int:
+        k = self._count_in[name]
+        self._count_in[name] = k + 1
+        return k
 
     def reveal(self, t: SharedTensor, *, to: str | None = None) -> NDArray[Any]:
         """Open ``t`` to client ``to`` (default: the driver) and decode it there."""
         name = to or DRIVER
         client = self._client(name)
+        k = self._count_out[name]
+        self._count_out[name] = k + 1
         got: list[ring.Ring] = []
 
         def io(seq: int) -> None:
-            tag = f"out/{seq}"
-            msgs = [client.recv(i, tag=tag, timeout=self.timeout) for i in range(self.parties)]
-            for i, msg in enumerate(msgs):
-                (s,) = expect_arrays(msg, shapes=[t.shape], dtype=U64, frm=i, tag=tag)
-                got.append(s)
+            total, frac = receive_shares(
+                client, k=k, parties=self.parties, shape=t.shape, timeout=self.timeout
+            )
+            if frac != t.frac_bits:
+                raise ProtocolError(f"the parties sent result {k} with another encoding")
+            got.append(total)
 
         with self.op("reveal") as pending:
-            self._exec("output", {"x": t.reg, "dst": client.party}, io=io)
+            args = {"x": t.reg, "dst": client.party, "k": k, "frac": t.frac_bits}
+            self._exec("output", args, io=io)
             pending.elements += t.size
-        return self.codec.decode(reconstruct_additive(got), frac_bits=t.frac_bits)
+        return self.codec.decode(got[0], frac_bits=t.frac_bits)
 
     def _client(self, name: str) -> Channel:
+        if name in self._remote:
+            raise ParameterError(
+                f"client {name!r} is on another host: it shares and receives itself "
+                "(RemoteClient); here use share_from(name, shape) and send(t, to=name)"
+            )
         try:
             return self._clients[name]
         except KeyError:
             raise ParameterError(
-                f"unknown client {name!r}; this cluster's clients are {list(self._clients)}"
+                f"unknown client {name!r}; this cluster's clients are {list(self.clients)}"
             ) from None
 
     # -- primitives (each returns a new tensor) ------------------------------------------

@@ -8,11 +8,11 @@ a user calls (``share``, ``from_torch``, ``cost_report`` …) is this one class 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from numpy.typing import ArrayLike
 
+from privet.core.closeable import Closeable
 from privet.core.errors import ProtocolError
 from privet.smpc.cost import CostReport
 from privet.smpc.driver import Driver
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["DriverFacade"]
 
 
-class DriverFacade:
+class DriverFacade(Closeable):
     """The user API every cluster shares: sharing, models, costs, over its :class:`Driver`.
 
     A cluster is a context manager: leaving the ``with`` block calls its :meth:`close`.
@@ -35,17 +35,6 @@ class DriverFacade:
     def close(self) -> None:
         """Stop the parties and release the cluster (each cluster defines how)."""
         raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def driver(self) -> Driver:

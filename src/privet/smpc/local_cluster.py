@@ -69,7 +69,7 @@ from privet.transport import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from privet.smpc.tensor import SharedTensor
 
 __all__ = ["LocalCluster", "RemoteCluster"]
 
@@ -380,7 +380,11 @@ class RemoteCluster(DriverFacade):
     this object connects the driver (the first client of the network, see
     :mod:`privet.smpc.party_main`) to all of them over mutual TLS and offers the same API as
     :class:`LocalCluster`. ``privet smpc certs --hosts ...`` writes a matching set of
-    certificates and config files.
+    certificates and config files. With ``--clients N`` the clients after the driver
+    (``client-1`` …) are input owners and recipients on their own hosts
+    (:class:`~privet.smpc.RemoteClient`): :meth:`share_from` takes their inputs and
+    :meth:`send` opens results to them; every endpoint must start within the
+    ``connect_timeout``.
 
     Parameters
     ----------
@@ -410,14 +414,35 @@ class RemoteCluster(DriverFacade):
             )
         self._channel = TlsChannel.open(cfg, creds)
         self._closed = False
+        # the other clients are on their own hosts (RemoteClient): input owners, recipients
+        remote = {cfg.endpoints[j].name: j for j in range(cfg.me + 1, len(cfg.endpoints))}
         try:
             self._driver = Driver(
-                self._channel, frac_bits=frac_bits, truncation=truncation, timeout=cfg.timeout
+                self._channel,
+                remote=remote,
+                frac_bits=frac_bits,
+                truncation=truncation,
+                timeout=cfg.timeout,
             )
             self._driver.start()
         except BaseException:
             self._channel.abort("the driver failed to start")
             raise
+
+    def share_from(
+        self, owner: str, shape: tuple[int, ...], *, integer: bool = False
+    ) -> SharedTensor:
+        """Take the next input of the remote client ``owner`` (its ``RemoteClient.share``).
+
+        The client's plaintext never reaches this host: it sends its shares to the parties,
+        which check them against ``shape`` and the encoding. See
+        :meth:`privet.smpc.Driver.share_from`.
+        """
+        return self.driver.share_from(owner, shape, integer=integer)
+
+    def send(self, t: SharedTensor, *, to: str) -> None:
+        """Open ``t`` to the remote client ``to`` alone (its ``RemoteClient.receive``)."""
+        self.driver.send(t, to=to)
 
     def close(self) -> None:
         """Stop the remote runtimes (they exit) and close the driver's links (idempotent)."""

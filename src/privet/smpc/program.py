@@ -43,10 +43,12 @@ from privet.smpc.truncation import (
 
 __all__ = ["VERSION", "Instruction", "decode", "encode", "plan"]
 
-VERSION: Final = 2
+VERSION: Final = 3
 """The instruction format's version. 2: ``ltz`` draws the sign mask of
 :func:`~privet.smpc.recipes.sign_masks` and may carry a product (``y``, ``y_shape``);
-``relu`` is an instruction. A runtime refuses any other version."""
+``relu`` is an instruction. 3: ``input`` and ``output`` name the client's message number
+``k`` (``in/k``, ``out/k``) and the encoding ``frac``, which travels with the shares. A
+runtime refuses any other version."""
 MAX_JSON_BYTES: Final = 1 << 20
 
 

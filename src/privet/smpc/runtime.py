@@ -329,21 +329,28 @@ class PartyRuntime(_Runtime):
 
     def _input(self, ins: Instruction) -> None:
         src = ins.integer("src")
-        tag = f"in/{ins.seq}"
-        (share,) = expect_arrays(
+        tag = f"in/{ins.integer('k')}"
+        share, meta = expect_arrays(
             self.channel.recv(src, tag=tag, timeout=self.session.timeout),
-            shapes=[ins.shape("shape")],
+            shapes=[ins.shape("shape"), (1,)],
             dtype=U64,
             frm=src,
             tag=tag,
         )
+        frac = ins.integer("frac")
+        if int(meta[0]) != frac:
+            raise ProtocolError(
+                f"endpoint {src} encoded input {tag!r} with {int(meta[0])} fractional bits, "
+                f"the driver expects {frac}; give the client the cluster's frac_bits"
+            )
         self._put(ins, share)
 
     def _output(self, ins: Instruction) -> None:
         dst = ins.integer("dst")
         if dst == self.channel.party or dst == self.channel.dealer:
             raise ProtocolError("a value is never opened to a party itself or to the dealer")
-        self.channel.send(dst, [self._get(ins, "x")], tag=f"out/{ins.seq}")
+        meta = np.array([ins.integer("frac")], dtype=U64)
+        self.channel.send(dst, [self._get(ins, "x"), meta], tag=f"out/{ins.integer('k')}")
 
     # -- local linear operations ---------------------------------------------------------
 

@@ -38,11 +38,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
 from privet.accounting.filters import default_filter, make_filter
 from privet.core.checks import check_delta, check_epsilon, check_positive
+from privet.core.closeable import Closeable
 from privet.core.errors import (
     BudgetConflictError,
     BudgetNotFoundError,
@@ -60,7 +60,7 @@ __all__ = ["Ledger"]
 T = TypeVar("T")
 
 
-class Ledger:
+class Ledger(Closeable):
     """A privacy ledger: one SQLite file of budgets and their charges.
 
     Parameters
@@ -122,17 +122,6 @@ class Ledger:
                 conn, self._conn = self._conn, None
                 if os.getpid() == self._pid:
                     conn.close()
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
