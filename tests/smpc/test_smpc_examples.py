@@ -38,7 +38,8 @@ def test_private_inference_demo_small() -> None:
     # prediction + logits only: one share from each party, each with its 8-byte encoding word
     assert report.bob_bytes_received == 2 * (8 * (300 + 300 * 10) + 2 * 8)
     assert "inference" in report.cost
-    assert report.lines()[0].startswith("300 digits")
+    assert report.trained_on == 1348  # 75% of the 1,797 digits; Bob's 300 are none of them
+    assert report.lines()[0].startswith("300 held-out digits")
 
 
 @pytest.mark.slow

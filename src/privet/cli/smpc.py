@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from pathlib import Path
 
@@ -68,13 +69,16 @@ def certs(
         "--hosts",
         help="HOST:PORT of each party then the dealer, comma-separated: also write configs.",
     ),
-    session: str = typer.Option("privet", "--session", help="Session label for the configs."),
+    session: str | None = typer.Option(
+        None, "--session", help="Session label for the configs (default: a fresh random one)."
+    ),
 ) -> None:
     """Create a CA and one certificate per endpoint (keys 0600; the CA key is not kept)."""
     with reported_errors():
         names = default_names(parties, dealer=dealer, clients=clients)
         addresses = _hosts(hosts, parties + int(dealer)) if hosts else None
         made = make_certificates(out, names, days=days)
+        label = session or f"run-{secrets.token_hex(4)}"  # every endpoint of this set: one label
         table = Table(title=f"Certificates in {out}")
         for col in ("id", "endpoint", "certificate", "key", "config"):
             table.add_column(col)
@@ -82,7 +86,7 @@ def certs(
             config = ""
             if addresses is not None:
                 config = f"{name}.toml"
-                _write_config(out / config, i, names, addresses, parties, dealer, session)
+                _write_config(out / config, i, names, addresses, parties, dealer, label)
             table.add_row(str(i), name, made[name].cert.name, made[name].key.name, config)
         console.print(table)
         console.print(
