@@ -152,6 +152,9 @@ def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_pat
         for n in ("party-0", "party-1", "dealer")
     ]
     x = np.array([[1.5, -2.0], [0.25, 3.0]])
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(7)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU()).eval()  # Bob's model
     np.save(tmp_path / "carol.npy", np.arange(6, dtype=np.int64))
     carol = subprocess.Popen(
         [
@@ -170,7 +173,9 @@ def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_pat
     def run_bob() -> None:
         try:
             with RemoteClient(out / "client-1.toml", rng=SecureRandom.seeded(3)) as client:
+                bob["weights"] = client.share_model(net)  # the model owner (Bob too, here)
                 client.share(x)
+                bob["logits"] = client.receive()
                 bob["result"] = client.receive()
                 bob["argmax"] = client.receive()
                 client.share(np.arange(4.0).reshape(2, 2))  # input number 1
@@ -184,7 +189,14 @@ def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_pat
             RemoteClient(out / "client-0.toml")
         with RemoteCluster(out / "client-0.toml") as c:
             assert c.clients == ("driver", "client-1", "client-2")
+            torch.manual_seed(99)  # the driver knows the architecture, not the weights
+            model = c.from_torch(
+                torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU()), owner="client-1"
+            )
             sx = c.share_from("client-1", (2, 2))
+            c.send(model(sx), to="client-1")
+            with pytest.raises(ParameterError, match="no plaintext reference"):
+                model.layer_errors(sx, x)
             c.send(sx * 2.0, to="client-1")
             c.send(argmax(sx, axis=1), to="client-1")
             with pytest.raises(ParameterError, match="on another host"):
@@ -200,6 +212,10 @@ def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_pat
         thread.join(30)
         assert not thread.is_alive()
         assert "error" not in bob, bob
+        assert bob["weights"] == 2
+        with torch.no_grad():
+            want = net.double()(torch.tensor(x)).numpy()
+        assert np.max(np.abs(np.asarray(bob["logits"]) - want)) <= 1e-3
         assert np.max(np.abs(np.asarray(bob["result"]) - 2 * x)) <= 1e-4
         assert np.asarray(bob["argmax"]).tolist() == [0, 1]
         assert np.asarray(bob["argmax"]).dtype.kind == "i"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -217,3 +218,31 @@ def test_untraceable_or_unsupported_models_are_refused_clearly() -> None:
         got = model(c.share(np.arange(81.0).reshape(1, 1, 9, 9))).reveal()
         want = F.adaptive_avg_pool2d(torch.arange(81.0).reshape(1, 1, 9, 9), 3).numpy()
         assert np.max(np.abs(got - want)) <= 2e-3
+
+
+def test_a_remote_owners_weights_fit_the_drivers_skeleton(images: np.ndarray) -> None:
+    """model_weights (the owner's side) and convert on a skeleton (the driver's) agree."""
+    from privet.smpc.model import convert, model_weights
+
+    torch.manual_seed(3)
+    net = ResNetLike()
+    _randomize_bn(net)
+    net.eval()
+    torch.manual_seed(4)
+    skeleton = ResNetLike()  # same architecture, other weights (and BN statistics)
+    weights = model_weights(net)
+    assert len(weights) == 6  # stem (BN folded) w, b; block conv w, b; head w, b
+    with torch.no_grad():
+        want = copy.deepcopy(net).double()(torch.tensor(images)).numpy()
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(14)) as c:
+        it = iter(weights)
+
+        def share(a: np.ndarray) -> Any:
+            w = next(it)
+            assert w.shape == a.shape
+            return c.share(w)
+
+        model = convert(skeleton, share, reference=False)
+        got = model(c.share(images)).reveal()
+    assert next(it, None) is None
+    assert np.max(np.abs(got - want)) <= 2e-3

@@ -202,6 +202,26 @@ class RemoteClient(Closeable):
         send_shares(self._channel, enc, frac, k=self._inputs, parties=self._parties, rng=self._rng)
         self._inputs += 1
 
+    def share_model(self, module: Any) -> int:
+        """Share a trained PyTorch model's weights, for the driver's ``from_torch``.
+
+        The weights are prepared exactly as :func:`~privet.smpc.model.from_torch` prepares
+        them (batch norms folded, kernels spelled out) and shared in its order, one input
+        each; the driver calls ``from_torch(same_architecture, owner=<this client>)``, with
+        any weights of its own. The weights never leave this host.
+
+        Returns
+        -------
+        int
+            How many arrays were shared.
+        """
+        from privet.smpc.model import model_weights
+
+        arrays = model_weights(module)
+        for a in arrays:
+            self.share(a)
+        return len(arrays)
+
     def receive(self, *, timeout: float | None = None) -> NDArray[Any]:
         """Wait for the next result opened to this client and decode it.
 

@@ -159,6 +159,11 @@ class Driver:
         """The client names (``"driver"`` first, then those hosted here, then remote ones)."""
         return (*self._clients, *self._remote)
 
+    @property
+    def remote_clients(self) -> tuple[str, ...]:
+        """The clients on other hosts (they share and receive themselves)."""
+        return tuple(self._remote)
+
     def cost_report(self) -> CostReport:
         """Return the costs recorded so far (the live report)."""
         return self._costs

@@ -59,10 +59,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError
-from privet.smpc.driver import Driver
 from privet.smpc.model import (
     SharedLayer,
     SharedModel,
+    Sharer,
     _pair,
     adaptive_avg_pool_layer,
     implicit_softmax_dim,
@@ -73,7 +73,7 @@ from privet.smpc.nonlinear import exp, sigmoid, softmax, tanh
 from privet.smpc.tensor import SharedTensor, concatenate, rectify, stack
 from privet.smpc.tensor import _linear as bilinear
 
-__all__ = ["FUNCTIONS", "METHODS", "from_graph"]
+__all__ = ["FUNCTIONS", "METHODS", "convert_graph"]
 
 
 # -- what a node computes on shared values ------------------------------------------------
@@ -443,17 +443,18 @@ def _is_relu(node: Any) -> bool:
     return bool(node.op == "call_method" and node.target == "relu")
 
 
-def from_graph(driver: Driver, module: Any, *, owner: str | None = None) -> SharedModel:
-    """Secret-share a traceable PyTorch model as a graph of steps (module docstring).
+def convert_graph(module: Any, share: Sharer, *, reference: bool = True) -> SharedModel:
+    """Convert a traceable PyTorch model into a graph of steps (module docstring).
 
     Parameters
     ----------
-    driver
-        The cluster's driver.
     module
         A ``torch.nn.Module`` with one tensor input and one tensor output.
-    owner
-        The client that owns the model (default: the driver).
+    share
+        Shares one weight array from the model's owner (see
+        :func:`~privet.smpc.model.from_torch`).
+    reference
+        Keep a float64 copy for :meth:`~privet.smpc.model.SharedModel.layer_errors`.
 
     Returns
     -------
@@ -483,9 +484,6 @@ def from_graph(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
     folded: set[Any] = set()
     output: int | None = None
 
-    def share(a: NDArray[np.float64]) -> SharedTensor:
-        return driver.share(a, owner=owner)
-
     def add(node: Any, name: str, fn: Callable[..., Any], plain_fn: Callable[..., Any]) -> None:
         used: list[int] = []
         args = _refs(node.args, index, used)
@@ -495,58 +493,57 @@ def from_graph(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
         plain.append(_bind(plain_fn, args, kwargs, refs))
         index[node] = len(layers)
 
-    with driver.op("from_torch"):
-        for node in nodes:
-            if node.op == "placeholder" or node in folded:
-                continue
-            if node.op == "output":
-                result = node.args[0]
-                if not isinstance(result, type(node)) or result not in index:
-                    raise ParameterError(
-                        f"from_torch takes models that return one tensor; "
-                        f"{type(module).__name__}.forward returns {type(result).__name__}"
-                    )
-                output = index[result]
-            elif node.op == "get_attr":
-                value = _attribute(gm, node.target)
-                shared = share(value) if value is not None else None
-                ref_value = _ref_attribute(ref, node.target)
-                layers.append(SharedLayer(node.name, _constant(shared), ()))
-                plain.append(_constant(ref_value))
-                index[node] = len(layers)
-            elif _is_alias(node, gm):
-                # no-ops (Dropout in eval mode, Identity, .contiguous(), ...): the input's value
-                index[node] = index[node.args[0]]
-            elif node.op == "call_module":
-                _add_module(node, gm, ref, share, add, folded, index)
-            elif node.op == "call_function":
-                entry = functions.get(node.target)
-                if entry is None:
-                    raise ParameterError(
-                        f"node {node.name} calls {_qualname(node.target)}, which a shared model "
-                        f"cannot run; supported: {FUNCTIONS}"
-                    )
-                add(node, entry[0], entry[1], node.target)
-            elif node.op == "call_method":
-                fn = METHODS.get(str(node.target))
-                if fn is None:
-                    raise ParameterError(
-                        f"node {node.name} calls the tensor method {node.target!r}, which a "
-                        f"shared model cannot run; supported: {', '.join(sorted(METHODS))}"
-                    )
-                add(node, f".{node.target}()", fn, _call_method(str(node.target)))
-            else:  # pragma: no cover - fx has no other node kinds
-                raise ParameterError(f"unknown fx node kind {node.op!r}")
+    for node in nodes:
+        if node.op == "placeholder" or node in folded:
+            continue
+        if node.op == "output":
+            result = node.args[0]
+            if not isinstance(result, type(node)) or result not in index:
+                raise ParameterError(
+                    f"from_torch takes models that return one tensor; "
+                    f"{type(module).__name__}.forward returns {type(result).__name__}"
+                )
+            output = index[result]
+        elif node.op == "get_attr":
+            value = _attribute(gm, node.target)
+            shared = share(value) if value is not None else None
+            ref_value = _ref_attribute(ref, node.target)
+            layers.append(SharedLayer(node.name, _constant(shared), ()))
+            plain.append(_constant(ref_value))
+            index[node] = len(layers)
+        elif _is_alias(node, gm):
+            # no-ops (Dropout in eval mode, Identity, .contiguous(), ...): the input's value
+            index[node] = index[node.args[0]]
+        elif node.op == "call_module":
+            _add_module(node, gm, ref, share, add, folded, index)
+        elif node.op == "call_function":
+            entry = functions.get(node.target)
+            if entry is None:
+                raise ParameterError(
+                    f"node {node.name} calls {_qualname(node.target)}, which a shared model "
+                    f"cannot run; supported: {FUNCTIONS}"
+                )
+            add(node, entry[0], entry[1], node.target)
+        elif node.op == "call_method":
+            fn = METHODS.get(str(node.target))
+            if fn is None:
+                raise ParameterError(
+                    f"node {node.name} calls the tensor method {node.target!r}, which a "
+                    f"shared model cannot run; supported: {', '.join(sorted(METHODS))}"
+                )
+            add(node, f".{node.target}()", fn, _call_method(str(node.target)))
+        else:  # pragma: no cover - fx has no other node kinds
+            raise ParameterError(f"unknown fx node kind {node.op!r}")
     if output is None:  # pragma: no cover - every fx graph ends in an output node
         raise ParameterError("the traced graph has no output")
-    return SharedModel(layers, plain=plain, output=output)
+    return SharedModel(layers, plain=plain if reference else None, output=output)
 
 
 def _add_module(
     node: Any,
     gm: Any,
     ref: Any,
-    share: Callable[[NDArray[np.float64]], SharedTensor],
+    share: Sharer,
     add: Callable[[Any, str, Callable[..., Any], Callable[..., Any]], None],
     folded: set[Any],
     index: dict[Any, int],

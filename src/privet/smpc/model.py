@@ -65,10 +65,13 @@ __all__ = [
     "LayerError",
     "SharedLayer",
     "SharedModel",
+    "Sharer",
     "adaptive_avg_pool_layer",
+    "convert",
     "from_torch",
     "implicit_softmax_dim",
     "is_foldable",
+    "model_weights",
     "module_layer",
 ]
 
@@ -183,7 +186,8 @@ class SharedModel:
 
         if self._plain is None:
             raise ParameterError(
-                "this model keeps no plaintext reference; build it with from_torch"
+                "this model keeps no plaintext reference (its weights came from a remote "
+                "owner, or it was not built by from_torch); compare on the owner's host"
             )
         refs: list[Any] = []
         with torch.no_grad():
@@ -295,11 +299,18 @@ SUPPORTED_MODULES: Final = (
 """The layer types :func:`from_torch` converts (for error messages and docs)."""
 
 
+Sharer = Callable[[NDArray[np.float64]], Any]
+"""Shares one weight array (from the owner) and returns its shared tensor."""
+
+
 def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> SharedModel:
     """Secret-share a trained PyTorch model from client ``owner``.
 
     An ``nn.Sequential`` (nested ones are flattened) becomes a chain of layers; any other
-    module is traced with ``torch.fx`` and becomes a graph (:mod:`privet.smpc.graph`).
+    module is traced with ``torch.fx`` and becomes a graph (:mod:`privet.smpc.graph`). A
+    remote owner (:class:`~privet.smpc.RemoteClient`) sends the weights itself
+    (:meth:`~privet.smpc.RemoteClient.share_model`): then ``module`` here only needs the
+    same architecture (any weights), and the model keeps no plaintext reference.
 
     Parameters
     ----------
@@ -322,14 +333,52 @@ def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
         For an unsupported layer, function or setting (the message names it and what is
         supported), or a ``forward`` that cannot be traced.
     """
+    remote = owner is not None and owner in driver.remote_clients
+    name = owner or ""
+
+    def share(a: NDArray[np.float64]) -> SharedTensor:
+        if remote:
+            return driver.share_from(name, a.shape)
+        return driver.share(a, owner=owner)
+
+    with driver.op("from_torch"):
+        return convert(module, share, reference=not remote)
+
+
+def model_weights(module: Any) -> list[NDArray[np.float64]]:
+    """Return the arrays :func:`from_torch` shares for ``module``, in its order.
+
+    What a remote model owner sends (:meth:`~privet.smpc.RemoteClient.share_model`): the
+    weights as the conversion prepares them (batch norms folded, kernels spelled out).
+
+    Examples
+    --------
+    >>> import torch
+    >>> [a.shape for a in model_weights(torch.nn.Sequential(torch.nn.Linear(3, 2)))]
+    [(3, 2), (2,)]
+    """
+    arrays: list[NDArray[np.float64]] = []
+
+    def record(a: NDArray[np.float64]) -> None:
+        arrays.append(np.array(a, dtype=np.float64))
+
+    convert(module, record)
+    return arrays
+
+
+def convert(module: Any, share: Sharer, *, reference: bool = True) -> SharedModel:
+    """Convert ``module`` into a shared model, each weight through ``share`` (see above).
+
+    ``reference``: keep a float64 copy of the model for :meth:`SharedModel.layer_errors`.
+    """
     from torch import nn
 
     if not isinstance(module, nn.Module):
         raise ParameterTypeError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
     if not isinstance(module, nn.Sequential):
-        from privet.smpc.graph import from_graph
+        from privet.smpc.graph import convert_graph
 
-        return from_graph(driver, module, owner=owner)
+        return convert_graph(module, share, reference=reference)
     ref = (
         copy.deepcopy(module).double().eval()
     )  # the float64 reference; the caller's model is untouched
@@ -342,24 +391,19 @@ def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
     refs = [r for _, r in pairs]
     layers: list[SharedLayer] = []
     plain: list[Callable[[Any], Any]] = []
-
-    def share(a: NDArray[np.float64]) -> SharedTensor:
-        return driver.share(a, owner=owner)
-
-    with driver.op("from_torch"):
-        i = 0
-        while i < len(mods):
-            m = mods[i]
-            nxt = mods[i + 1] if i + 1 < len(mods) else None
-            bn = nxt if is_foldable(m, nxt) else None
-            seq = [refs[i]] if bn is None else [refs[i], refs[i + 1]]
-            i += len(seq)
-            # before a ReLU the product stays untruncated: the ReLU truncates it with one
-            # round fewer (truncation.truncate_relu)
-            exact = i < len(mods) and isinstance(mods[i], nn.ReLU)
-            layers.append(module_layer(m, share, bn=bn, exact=exact))
-            plain.append(_seq(seq))
-    return SharedModel(layers, plain=plain)
+    i = 0
+    while i < len(mods):
+        m = mods[i]
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        bn = nxt if is_foldable(m, nxt) else None
+        seq = [refs[i]] if bn is None else [refs[i], refs[i + 1]]
+        i += len(seq)
+        # before a ReLU the product stays untruncated: the ReLU truncates it with one
+        # round fewer (truncation.truncate_relu)
+        exact = i < len(mods) and isinstance(mods[i], nn.ReLU)
+        layers.append(module_layer(m, share, bn=bn, exact=exact))
+        plain.append(_seq(seq))
+    return SharedModel(layers, plain=plain if reference else None)
 
 
 def is_foldable(m: Any, nxt: Any) -> bool:
@@ -371,7 +415,7 @@ def is_foldable(m: Any, nxt: Any) -> bool:
 
 def module_layer(
     m: Any,
-    share: Callable[[NDArray[np.float64]], SharedTensor],
+    share: Sharer,
     *,
     bn: Any = None,
     exact: bool = False,
