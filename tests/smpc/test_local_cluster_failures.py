@@ -162,7 +162,7 @@ def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_pat
             "-c",
             "from privet.cli.app import main; main()",
             *("smpc", "client", "--config", str(out / "client-2.toml")),
-            *("--input", str(tmp_path / "carol.npy"), "--receive", "1"),
+            *("--input", str(tmp_path / "carol.npy"), "--integer", "--receive", "1"),
             *("--out", str(tmp_path / "carol")),
         ],
         stdout=subprocess.PIPE,
@@ -231,6 +231,53 @@ def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_pat
                 p.kill()
             p.wait(5)
             for stream in (p.stdout, p.stderr):
+                if stream:
+                    stream.close()
+
+
+def test_a_remote_client_that_dies_ends_only_its_own_link(tmp_path: Path) -> None:
+    """Bob shares, then his process dies without goodbye: the run goes on without him."""
+    ports = _free_ports(3)
+    hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
+    out = tmp_path / "pki"
+    res = CliRunner().invoke(
+        app,
+        ["smpc", "certs", "--out", str(out), "--parties", "2", "--hosts", hosts, "--clients", "2"],
+    )
+    assert res.exit_code == 0, res.output
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "privet.smpc.party_main", "--config", str(out / f"{n}.toml")],
+            stderr=subprocess.PIPE,
+        )
+        for n in ("party-0", "party-1", "dealer")
+    ]
+    bob_code = (
+        "import os, sys, time; import numpy as np; from privet.smpc import RemoteClient; "
+        "c = RemoteClient(sys.argv[1]); c.share(np.array([1.0, 2.0, 3.0])); "
+        "sys.stdin.readline(); os._exit(0)"  # killed, in effect: no goodbye
+    )
+    bob = subprocess.Popen(
+        [sys.executable, "-c", bob_code, str(out / "client-1.toml")], stdin=subprocess.PIPE
+    )
+    try:
+        with RemoteCluster(out / "client-0.toml") as c:
+            x = c.share_from("client-1", (3,))
+            assert bob.stdin is not None
+            bob.stdin.write(b"go\n")
+            bob.stdin.flush()
+            assert bob.wait(20) == 0
+            time.sleep(0.5)  # the parties see Bob's stream end
+            y = c.share([10.0, 20.0, 30.0])
+            assert np.allclose((x * y).reveal(), [10.0, 40.0, 90.0], atol=1e-3)
+        for p in procs:
+            assert p.wait(20) == 0, p.stderr.read() if p.stderr else ""
+    finally:
+        for p in [*procs, bob]:
+            if p.poll() is None:
+                p.kill()
+            p.wait(5)
+            for stream in (p.stdin, p.stderr):
                 if stream:
                     stream.close()
 

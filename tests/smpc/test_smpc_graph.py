@@ -246,3 +246,38 @@ def test_a_remote_owners_weights_fit_the_drivers_skeleton(images: np.ndarray) ->
         got = model(c.share(images)).reveal()
     assert next(it, None) is None
     assert np.max(np.abs(got - want)) <= 2e-3
+
+
+class Layout(nn.Module):
+    """Keyword tensors, permute(dims=), squeeze of a tuple, .contiguous().view()."""
+
+    def forward(self, x: Any) -> Any:
+        h = torch.relu(input=x).permute(dims=(0, 2, 3, 1)).contiguous()
+        h = h.view(h.size(0), -1, 1, 1).squeeze((2, 3))
+        return torch.sum(input=h, dim=1, keepdim=True) + h.mean(dim=1).unsqueeze(1)
+
+
+def test_keyword_tensors_and_layout_calls_match_torch(images: np.ndarray) -> None:
+    net = Layout()
+    with torch.no_grad():
+        want = net(torch.tensor(images)).numpy()
+    with InProcessCluster(parties=2) as c:
+        model = c.from_torch(net)
+        got = model(c.share(images)).reveal()
+        errors = model.layer_errors(c.share(images), images)  # the reference views too
+    assert np.max(np.abs(got - want)) <= 1e-3
+    assert all(e.max_abs_error <= 1e-3 for e in errors)
+
+
+def test_a_call_that_cannot_run_on_shared_values_is_a_parameter_error() -> None:
+    class Bad(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x.sum(dim=1, keepdim=True, dtype=torch.float64)
+
+    with InProcessCluster(parties=2) as c:
+        model = c.from_torch(Bad())
+        with pytest.raises(ParameterError, match=r"node sum\w* cannot run on shared tensors"):
+            model(c.share(np.ones((2, 3))))
+        flat = c.from_torch(nn.Sequential(nn.Flatten()))
+        with pytest.raises(ParameterError, match="does not fit a 0-D input"):
+            flat(c.share(np.float64(1.0)))

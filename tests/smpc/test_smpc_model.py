@@ -218,3 +218,41 @@ def test_softmax_without_dim_and_batchnorm1d_on_sequences_follow_torch() -> None
                 want = copy.deepcopy(net).double()(torch.tensor(x)).numpy()
             got = c.from_torch(net)(c.share(x)).reveal()
             assert np.max(np.abs(got - want)) <= 1e-3
+
+
+def test_batchnorm1d_after_a_linear_folds_only_on_features() -> None:
+    """On (N, L, F) BatchNorm1d normalizes L: a fold per feature would be wrong."""
+    torch.manual_seed(7)
+    folded = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)).eval()
+    apart = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(5)).eval()
+    for net in (folded, apart):
+        with torch.no_grad():
+            net[1].running_mean.uniform_(-1.0, 1.0)
+            net[1].running_var.uniform_(0.5, 2.0)
+    x2 = np.random.default_rng(3).normal(size=(6, 4))
+    x3 = np.random.default_rng(4).normal(size=(2, 5, 4))
+    with InProcessCluster(parties=2) as c:
+        with torch.no_grad():
+            want2 = copy.deepcopy(folded).double()(torch.tensor(x2)).numpy()
+            want3 = copy.deepcopy(apart).double()(torch.tensor(x3)).numpy()
+        model = c.from_torch(folded)
+        assert "BN folded" in repr(model)
+        assert np.max(np.abs(model(c.share(x2)).reveal() - want2)) <= 1e-3
+        with pytest.raises(ParameterError, match="3-D input"):
+            model(c.share(x3[:, :4, :]))
+        assert np.max(np.abs(c.from_torch(apart)(c.share(x3)).reveal() - want3)) <= 1e-3
+
+
+def test_0d_values_with_exact_truncation_and_padded_pools_on_integers() -> None:
+    from privet.smpc import sigmoid, tanh
+
+    with InProcessCluster(parties=3, truncation="exact") as c:
+        z = c.share(np.float64(-0.75))
+        assert (z * z).reveal() == 0.5625
+        assert (z * 0.5).reveal() == -0.375
+        assert abs(float(tanh(z).reveal()) - np.tanh(-0.75)) <= 4e-4
+        assert abs(float(sigmoid(z).reveal()) - 1 / (1 + np.exp(0.75))) <= 2e-4
+        pool = nn.MaxPool2d(3, stride=1, padding=1)
+        x = -np.arange(16).reshape(1, 1, 4, 4)
+        got = c.from_torch(nn.Sequential(pool))(c.share(x, integer=True)).reveal()
+        assert np.array_equal(got, pool(torch.tensor(x, dtype=torch.float64)).numpy())

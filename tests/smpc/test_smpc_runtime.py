@@ -13,7 +13,7 @@ import pytest
 import privet.smpc as smpc
 from privet.core import SecureRandom
 from privet.core.channel import InMemoryNetwork
-from privet.errors import ParameterError, ProtocolError
+from privet.errors import ParameterError, ParameterTypeError, ProtocolError
 from privet.smpc import Driver
 from privet.smpc.program import decode, encode, plan
 from privet.smpc.runtime import DealerRuntime, PartyRuntime, decode_index, encode_index
@@ -210,7 +210,7 @@ def test_a_remote_client_shares_and_receives_by_its_own_numbering() -> None:
 
 @pytest.mark.parametrize(
     ("frac", "shape", "match"),
-    [(12, (2,), "12 fractional bits, the driver expects 16"), (16, (3,), "shape")],
+    [(12, (2,), r"12 fractional bits \(0: integers\), the driver expects 16"), (16, (3,), "shape")],
 )
 def test_a_remote_input_of_another_encoding_or_shape_is_refused(
     frac: int, shape: tuple[int, ...], match: str
@@ -223,3 +223,38 @@ def test_a_remote_input_of_another_encoding_or_shape_is_refused(
     send_shares(bob, enc, frac, k=0, parties=2, rng=SecureRandom.seeded(5))
     with pytest.raises(ProtocolError, match=match):
         driver.share_from("bob", (2,))
+
+
+def test_send_checks_its_argument_before_numbering_the_result() -> None:
+    from privet.smpc.client import receive_shares
+
+    driver, bob, _ = _remote_bob()
+    with pytest.raises(ParameterTypeError, match="expected a SharedTensor"):
+        driver.send(np.ones(2), to="bob")  # type: ignore[arg-type]
+    t = driver._new((1,), 16)  # a register that exists: zeros
+    driver._exec("zeros", {"out": t.reg, "shape": [1]})
+    driver.send(t, to="bob")
+    total, frac = receive_shares(bob, k=0, parties=2, timeout=5)  # numbered 0, not 1
+    assert frac == 16
+    assert int(total[0]) == 0
+
+
+def test_a_result_can_be_received_again_after_a_timeout() -> None:
+    from privet.errors import PeerTimeoutError
+    from privet.smpc.client import receive_shares
+    from privet.smpc.sharing import share_additive
+
+    net = InMemoryNetwork(2, dealer=False, clients=1, timeout=5)
+    shares = share_additive(
+        np.array([7, 8], dtype=np.uint64), parties=2, rng=SecureRandom.seeded(6)
+    )
+    meta = np.array([0], dtype=np.uint64)
+    net.channel(0).send(2, [shares[0], meta], tag="out/0")
+    got: dict[int, Any] = {}
+    with pytest.raises(PeerTimeoutError):
+        receive_shares(net.channel(2), k=0, parties=2, timeout=0.05, got=got)
+    assert list(got) == [0]  # party 0's share is kept
+    net.channel(1).send(2, [shares[1], meta], tag="out/0")
+    total, frac = receive_shares(net.channel(2), k=0, parties=2, timeout=5, got=got)
+    assert total.tolist() == [7, 8]
+    assert frac == 0

@@ -25,7 +25,8 @@ from privet.cli.output import console, reported_errors
 from privet.core.errors import ParameterError
 from privet.core.random import SecureRandom
 from privet.smpc import party_main
-from privet.smpc.client import RemoteClient
+from privet.smpc.client import RemoteClient, encode_input
+from privet.smpc.fixed_point import FixedPoint
 from privet.smpc.local_cluster import LocalCluster
 from privet.transport import default_names, make_certificates
 
@@ -139,6 +140,9 @@ def client(
     inputs: list[Path] = typer.Option(
         [], "--input", help="A .npy array to share (repeat, in the driver's order)."
     ),
+    integer: bool = typer.Option(
+        False, "--integer", help="Share whole numbers as integers (the driver must ask so)."
+    ),
     receive: int = typer.Option(
         0, "--receive", min=0, help="How many results opened to this client to wait for."
     ),
@@ -146,25 +150,33 @@ def client(
         Path("."), "--out", help="Folder for the results (result-0.npy, result-1.npy, ...)."
     ),
     frac_bits: int = typer.Option(16, "--frac-bits", min=0, help="The cluster's fractional bits."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.1, help="Seconds to wait for each result (default: config's)."
+    ),
 ) -> None:
     """Share this host's arrays with the parties, then receive the results opened to it.
 
     Each array is split here, one share per party: its plaintext never leaves this host.
     """
     with reported_errors():
+        codec = FixedPoint(frac_bits)
         arrays = []
-        for path in inputs:
+        for path in inputs:  # every input is read and checked before anything is sent
             try:
-                arrays.append(np.load(path, allow_pickle=False))
+                arr = np.load(path, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise ParameterError(f"cannot read {path} as a .npy array ({exc})") from None
+            if not isinstance(arr, np.ndarray):
+                raise ParameterError(f"{path} holds several arrays; save one array per file")
+            encode_input(codec, arr, integer=integer)
+            arrays.append(arr)
         out.mkdir(parents=True, exist_ok=True)
         with RemoteClient(config, frac_bits=frac_bits) as me:
             for path, arr in zip(inputs, arrays, strict=True):
-                me.share(arr, integer=arr.dtype.kind in "iu")
+                me.share(arr, integer=integer)
                 console.print(f"shared {path.name}: shape {arr.shape}")
             for k in range(receive):
-                result = me.receive()
+                result = me.receive(timeout=timeout)
                 np.save(out / f"result-{k}.npy", result, allow_pickle=False)
                 console.print(f"received result-{k}.npy: shape {result.shape}")
 

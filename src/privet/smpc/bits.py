@@ -269,14 +269,14 @@ def plane_to_arith(
         (d,), (vw,) = sess.open_both([sub(times, material["a"])], [masked], step="b2a")
     v = from_plane(vw, n).reshape(shape)
     ba = material["ba"]  # read after the opening: its receiver gets it only now
-    z = np.multiply(v, U64(2))
+    z = np.asarray(np.multiply(v, U64(2)))  # an array even for shape (): out= needs one
     np.subtract(U64(1), z, out=z)  # 1 - 2v
     if times is None:
         np.multiply(z, ba, out=z)
         if sess.leader:
             np.add(z, v, out=z)
         return z
-    yb = np.multiply(d, ba)  # y·β = d·β + c (β broadcast over a stack of y)
+    yb = np.asarray(np.multiply(d, ba))  # y·β = d·β + c (β broadcast over a stack of y)
     np.add(yb, material["c"], out=yb)
     np.multiply(yb, z, out=yb)
     np.add(yb, np.multiply(times, v), out=yb)  # + v·y (every party: y is shared)

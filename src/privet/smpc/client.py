@@ -102,8 +102,12 @@ def receive_shares(
     parties: int,
     shape: tuple[int, ...] | None = None,
     timeout: float | None = None,
+    got: dict[int, tuple[Ring, int]] | None = None,
 ) -> tuple[Ring, int]:
     """Receive result ``k`` from every party; return the sum of the shares and its frac bits.
+
+    ``got`` keeps the shares read so far (party -> (share, frac)): after a timeout, a call
+    with the same dictionary goes on where the last one stopped.
 
     Raises
     ------
@@ -113,24 +117,25 @@ def receive_shares(
         If a party does not send within ``timeout``.
     """
     tag = f"out/{k}"
-    shares: list[Ring] = []
-    frac: int | None = None
+    got = {} if got is None else got
     for i in range(parties):
+        if i in got:
+            continue
         msg = channel.recv(i, tag=tag, timeout=timeout)
-        want = shape if shape is not None else (shares[0].shape if shares else None)
+        first = next(iter(got.values()), None)
+        want = shape if shape is not None else (first[0].shape if first else None)
         if want is None:
             if len(msg) != 2:
                 raise ProtocolError(f"party {i} sent {len(msg)} arrays for {tag!r}; expected 2")
             want = tuple(msg[0].shape)
         share, meta = expect_arrays(msg, shapes=[want, (1,)], dtype=U64, frm=i, tag=tag)
-        if frac is None:
-            frac = int(meta[0])
-        elif int(meta[0]) != frac:
+        if first is not None and int(meta[0]) != first[1]:
             raise ProtocolError(f"the parties disagree on the encoding of result {k}")
-        shares.append(share)
-    if frac is None or frac > 62:
+        got[i] = (share, int(meta[0]))
+    frac = got[0][1]
+    if frac > 62:
         raise ProtocolError(f"result {k} carries an impossible encoding ({frac} fractional bits)")
-    return reconstruct_additive(shares), frac
+    return reconstruct_additive([got[i][0] for i in range(parties)]), frac
 
 
 class RemoteClient(Closeable):
@@ -187,6 +192,7 @@ class RemoteClient(Closeable):
         self._channel = TlsChannel.open(cfg, creds)
         self._inputs = 0
         self._outputs = 0
+        self._partial: dict[int, tuple[Ring, int]] = {}
 
     def share(self, x: ArrayLike, *, integer: bool = False) -> None:
         """Encode ``x``, split it and send one share to each party (input number ``k``).
@@ -222,11 +228,19 @@ class RemoteClient(Closeable):
             self.share(a)
         return len(arrays)
 
-    def receive(self, *, timeout: float | None = None) -> NDArray[Any]:
+    def receive(
+        self, *, shape: tuple[int, ...] | None = None, timeout: float | None = None
+    ) -> NDArray[Any]:
         """Wait for the next result opened to this client and decode it.
+
+        After a :class:`~privet.errors.PeerTimeoutError`, call it again: the shares that
+        did arrive are kept.
 
         Parameters
         ----------
+        shape
+            The result's expected shape (default: whatever the first party sends; the
+            others must agree).
         timeout
             Seconds to wait for each party's share (default: the config's timeout).
 
@@ -239,8 +253,11 @@ class RemoteClient(Closeable):
             self._channel,
             k=self._outputs,
             parties=self._parties,
+            shape=None if shape is None else tuple(shape),
             timeout=self._timeout if timeout is None else timeout,
+            got=self._partial,  # kept across a timeout: call receive() again to go on
         )
+        self._partial = {}
         self._outputs += 1
         return self.codec.decode(total, frac_bits=frac)
 

@@ -37,6 +37,7 @@ array([2., 4.])
 from __future__ import annotations
 
 import json
+import numbers
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -463,9 +464,13 @@ class Driver:
                 f"{owner!r} is not a remote client; remote clients: {list(self._remote)} "
                 "(a client hosted here shares with share(x, owner=...))"
             )
+        if not isinstance(shape, tuple | list) or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
+            raise ParameterError(
+                f"share_from needs a shape: a tuple of non-negative ints, got {shape!r}"
+            )
         dims = tuple(int(n) for n in shape)
-        if any(n < 0 for n in dims):
-            raise ParameterError(f"shape {shape} has a negative side")
         frac = 0 if integer else self.frac_bits
         out = self._new(dims, frac)
         k = self._next_input(owner)
@@ -482,12 +487,21 @@ class Driver:
                 f"{to!r} is not a remote client; remote clients: {list(self._remote)} "
                 "(open a value to a client hosted here with reveal(t, to=...))"
             )
-        k = self._count_out[to]
+        self._check_own(t)
+        k = self._count_out[to]  # numbered only once nothing can fail before sending
         self._count_out[to] = k + 1
         with self.op("reveal") as pending:
             args = {"x": t.reg, "dst": self._remote[to], "k": k, "frac": t.frac_bits}
             self._exec("output", args, io=lambda seq: None)
             pending.elements += t.size
+
+    def _check_own(self, t: object) -> None:
+        if not isinstance(t, SharedTensor):
+            raise errors.ParameterTypeError(
+                f"expected a SharedTensor of this cluster, got {type(t).__name__}"
+            )
+        if t.driver is not self:
+            raise ParameterError("the shared tensor belongs to another cluster")
 
     def _next_input(self, name: str) -> int:
         k = self._count_in[name]
@@ -498,6 +512,7 @@ class Driver:
         """Open ``t`` to client ``to`` (default: the driver) and decode it there."""
         name = to or DRIVER
         client = self._client(name)
+        self._check_own(t)
         k = self._count_out[name]
         self._count_out[name] = k + 1
         got: list[ring.Ring] = []

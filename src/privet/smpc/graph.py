@@ -116,7 +116,11 @@ def _size(x: SharedTensor, dim: int | None = None) -> Any:
     return tuple(x.shape) if dim is None else x.shape[dim]
 
 
-def _permute(x: SharedTensor, *dims: Any) -> SharedTensor:
+def _permute(x: SharedTensor, *dims: Any, **kwargs: Any) -> SharedTensor:
+    if "dims" in kwargs:  # x.permute(dims=(...)) / torch.permute(x, dims=...)
+        dims = (kwargs.pop("dims"),)
+    if kwargs:
+        raise ParameterError(f"permute takes no {sorted(kwargs)}")
     return x.transpose(*_shape_args(dims))
 
 
@@ -132,13 +136,15 @@ def _unsqueeze(x: SharedTensor, dim: int) -> SharedTensor:
     return x.reshape((*x.shape[:d], 1, *x.shape[d:]))
 
 
-def _squeeze(x: SharedTensor, dim: int | None = None) -> SharedTensor:
-    if dim is None:
-        return x.reshape(tuple(s for s in x.shape if s != 1))
-    d = dim % max(x.ndim, 1)
-    if x.ndim == 0 or x.shape[d] != 1:
+def _squeeze(x: SharedTensor, dim: int | tuple[int, ...] | None = None) -> SharedTensor:
+    if x.ndim == 0:
         return x
-    return x.reshape((*x.shape[:d], *x.shape[d + 1 :]))
+    if dim is None:
+        drop = {d for d, s in enumerate(x.shape) if s == 1}
+    else:
+        dims = dim if isinstance(dim, tuple | list) else (dim,)
+        drop = {int(d) % x.ndim for d in dims if x.shape[int(d) % x.ndim] == 1}
+    return x.reshape(tuple(s for d, s in enumerate(x.shape) if d not in drop))
 
 
 def _softmax(x: SharedTensor, dim: int | None = None, **kwargs: Any) -> SharedTensor:
@@ -374,7 +380,26 @@ def _bind(
 
     def run(*values: Any) -> Any:
         env = dict(zip(inputs, values, strict=True))
-        return fn(*_fill(args, env), **_fill(kwargs, env))
+        pos, kw = _fill(args, env), _fill(kwargs, env)
+        if not pos and "input" in kw:  # torch.relu(input=x): the tensor by keyword
+            pos = (kw.pop("input"),)
+        return fn(*pos, **kw)
+
+    return run
+
+
+def _guarded(node: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a step; a call it cannot make on shared values becomes a ParameterError."""
+
+    def run(*values: Any) -> Any:
+        try:
+            return fn(*values)
+        except (TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
+            raise ParameterError(
+                f"node {node} cannot run on shared tensors with these arguments "
+                f"({type(exc).__name__}: {str(exc)[:200]}); see the supported calls in "
+                "privet.smpc.graph"
+            ) from None
 
     return run
 
@@ -489,7 +514,8 @@ def convert_graph(module: Any, share: Sharer, *, reference: bool = True) -> Shar
         args = _refs(node.args, index, used)
         kwargs = _refs(dict(node.kwargs), index, used)
         refs = tuple(used)
-        layers.append(SharedLayer(f"{node.name}: {name}", _bind(fn, args, kwargs, refs), refs))
+        step = _guarded(node.name, _bind(fn, args, kwargs, refs))
+        layers.append(SharedLayer(f"{node.name}: {name}", step, refs))
         plain.append(_bind(plain_fn, args, kwargs, refs))
         index[node] = len(layers)
 
@@ -531,7 +557,10 @@ def convert_graph(module: Any, share: Sharer, *, reference: bool = True) -> Shar
                     f"node {node.name} calls the tensor method {node.target!r}, which a "
                     f"shared model cannot run; supported: {', '.join(sorted(METHODS))}"
                 )
-            add(node, f".{node.target}()", fn, _call_method(str(node.target)))
+            # the reference reshapes where the code views: after a no-op .contiguous()
+            # (dropped above) a view of a permuted tensor would fail in torch
+            method = "reshape" if node.target == "view" else str(node.target)
+            add(node, f".{node.target}()", fn, _call_method(method))
         else:  # pragma: no cover - fx has no other node kinds
             raise ParameterError(f"unknown fx node kind {node.op!r}")
     if output is None:  # pragma: no cover - every fx graph ends in an output node

@@ -57,7 +57,6 @@ from privet.core.errors import ParameterError, PrivetError, ProtocolError, Trans
 from privet.core.random import SecureRandom
 from privet.smpc.driver import DRIVER, Driver
 from privet.smpc.facade import DriverFacade
-from privet.smpc.party_main import default_driver
 from privet.smpc.runtime import DealerRuntime
 from privet.transport import (
     Credentials,
@@ -78,7 +77,9 @@ _THREAD_VARS: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREA
 
 
 _BOOT: Final = "import sys; from privet.smpc.party_main import main; sys.exit(main(sys.argv[1:]))"
-"""The child's program (``python -c``): run :func:`privet.smpc.party_main.main`."""
+"""The child's program (``python -c``): run :func:`privet.smpc.party_main.main`. Not ``-m``:
+runpy warns when the package imported the module first (``privet.smpc`` does not import
+it now, but a user's code may have)."""
 
 
 class LocalCluster(DriverFacade):
@@ -248,7 +249,6 @@ class LocalCluster(DriverFacade):
             env.setdefault(var, "1")
         with open(log, "wb") as err:
             proc = subprocess.Popen(  # noqa: S603 - a fixed program and arguments
-                # not ``-m``: privet.smpc imports party_main, and runpy would warn about it
                 [sys.executable, "-c", _BOOT, "--bootstrap"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -406,6 +406,8 @@ class RemoteCluster(DriverFacade):
     def __init__(
         self, config: str | os.PathLike[str], *, frac_bits: int = 16, truncation: str = "dealer"
     ) -> None:
+        from privet.smpc.party_main import default_driver  # not at import: see _BOOT
+
         cfg, creds = load_config(config)
         if cfg.me != default_driver(cfg):
             raise ParameterError(

@@ -410,7 +410,12 @@ def is_foldable(m: Any, nxt: Any) -> bool:
     """Whether ``nxt`` is a batch norm that folds into the ``Linear``/``Conv2d`` ``m``."""
     from torch import nn
 
-    return isinstance(m, nn.Linear | nn.Conv2d) and isinstance(nxt, nn.BatchNorm1d | nn.BatchNorm2d)
+    if isinstance(m, nn.Linear) and isinstance(nxt, nn.BatchNorm1d):
+        # on (N, features) only: on (N, L, F) BatchNorm1d normalizes L, not the features
+        return bool(nxt.num_features == m.out_features)
+    if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
+        return bool(nxt.num_features == m.out_channels)
+    return False
 
 
 def module_layer(
@@ -494,6 +499,12 @@ def _linear_layer(
     name = f"Linear({n_in}->{n_out}{', BN folded' if folded else ''})"
 
     def forward(x: SharedTensor) -> SharedTensor:
+        if folded and x.ndim != 2:
+            raise ParameterError(
+                f"{name} got a {x.ndim}-D input: the BatchNorm1d was folded per output feature, "
+                "as it acts on (N, features); on (N, L, F) it normalizes L instead. Put the "
+                "BatchNorm1d on a 2-D output, or transpose so that it normalizes the features"
+            )
         return _add(_linear("matmul", x, w, {}, exact=exact), b)
 
     return SharedLayer(name, forward)
@@ -594,8 +605,8 @@ def _pool_layer(m: Any) -> SharedLayer:
         inside = _inside(x.shape, kernel, stride, padding)  # (k, L): 1 on the input, 0 on pads
         if is_max:
             if padding != (0, 0):  # pads must lose every comparison, as -inf does in torch
-                low = -(2.0 ** (MAXPOOL_PAD_BITS - x.frac_bits))
-                cols = _add(cols, (1.0 - inside) * low)
+                low = -(1 << (MAXPOOL_PAD_BITS - x.frac_bits))  # exact: an integer constant
+                cols = _add(cols, (1 - inside.astype(np.int64)) * low)
             pooled = shared_max(cols, axis=2)
         else:
             count = inside.sum(axis=0) if by_count else np.array(float(divisor or k))
@@ -630,6 +641,10 @@ def implicit_softmax_dim(ndim: int) -> int:
 def _flatten_layer(start: int, end: int) -> SharedLayer:
     def forward(x: SharedTensor) -> SharedTensor:
         nd = x.ndim
+        if not (-nd <= start < nd and -nd <= end < nd):
+            raise ParameterError(
+                f"Flatten(start_dim={start}, end_dim={end}) does not fit a {nd}-D input"
+            )
         s, e = start % nd, end % nd
         shape = (*x.shape[:s], math.prod(x.shape[s : e + 1]), *x.shape[e + 1 :])
         return x.reshape(shape)

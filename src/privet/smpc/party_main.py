@@ -261,7 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             except ParameterError as exc:
                 print(f"privet-party: bad config: {exc}", file=sys.stderr)
                 return 2
-            channel = TlsChannel.open(config, creds)
+            # the clients after the driver are input owners and recipients on their own
+            # hosts: one that leaves (or fails) ends its own link, not the run
+            remote = range(driver + 1, len(config.endpoints))
+            channel = TlsChannel.open(config, creds, optional=remote)
             _serve_and_close(channel, driver=driver, timeout=config.timeout)
     except PrivetError as exc:
         print(f"privet-party: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -340,8 +340,9 @@ class PartyRuntime(_Runtime):
         frac = ins.integer("frac")
         if int(meta[0]) != frac:
             raise ProtocolError(
-                f"endpoint {src} encoded input {tag!r} with {int(meta[0])} fractional bits, "
-                f"the driver expects {frac}; give the client the cluster's frac_bits"
+                f"endpoint {src} encoded input {tag!r} with {int(meta[0])} fractional bits "
+                f"(0: integers), the driver expects {frac}; share reals or integers as the "
+                "driver asks (integer=...), with the cluster's frac_bits"
             )
         self._put(ins, share)
 

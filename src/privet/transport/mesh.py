@@ -53,7 +53,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -141,9 +141,13 @@ class TlsChannel:
         name, wrong session, garbage).
     """
 
-    def __init__(self, config: NetworkConfig, links: dict[int, Link]) -> None:
+    def __init__(
+        self, config: NetworkConfig, links: dict[int, Link], *, optional: Iterable[int] = ()
+    ) -> None:
         self._config = config
         self._links = links
+        self._optional = frozenset(optional)
+        self._gone: dict[int, str] = {}  # optional peers that failed, with the reason
         self._names = [e.name for e in config.endpoints]
         self._stats = ChannelStats()
         self._self_inbox: collections.deque[tuple[str, list[NDArray[Any]]]] = collections.deque()
@@ -166,6 +170,7 @@ class TlsChannel:
         credentials: Credentials,
         *,
         listener: socket.socket | None = None,
+        optional: Iterable[int] = (),
     ) -> TlsChannel:
         """Connect this endpoint to every peer and return its channel.
 
@@ -180,6 +185,12 @@ class TlsChannel:
             A bound, listening TCP socket to accept on (for example one made on port 0
             whose port was handed to the peers); by default one is created on the
             endpoint's address (``config.bind`` or its host). It is closed after set-up.
+        optional
+            Peers whose failure (a stream that ends without goodbye, an ``ABORT``, a broken
+            frame) ends only their own link: a wait on them raises
+            :class:`~privet.errors.TransportError`, and the channel goes on serving the
+            others (input owners and recipients on their own hosts). They must connect at
+            set-up like everyone else.
 
         Returns
         -------
@@ -275,7 +286,7 @@ class TlsChannel:
                 f"{config.connect_timeout:g} s ({refused[0]} refused); start every endpoint "
                 "with the same session and certificates from the same CA"
             )
-        chan = cls(config, links)
+        chan = cls(config, links, optional=optional)
         chan.refused = refused[0]
         return chan
 
@@ -355,8 +366,13 @@ class TlsChannel:
             link = self._link(dst, f"send {tag!r}")
             link.queue(encode_frame(tag, msg, max_bytes=self._config.max_bytes))
             self._pump(
-                lambda: not link.wants_write, self._config.timeout, f"sending {tag!r} to", dst
+                lambda: not link.wants_write or dst in self._gone,
+                self._config.timeout,
+                f"sending {tag!r} to",
+                dst,
             )
+            if dst in self._gone:
+                raise TransportError(f"{link.name} is gone ({self._gone[dst]}); {tag!r} is lost")
             self._stats.record_send(nbytes)
 
     def recv(self, frm: int, *, tag: str, timeout: float | None = None) -> list[NDArray[Any]]:
@@ -384,12 +400,16 @@ class TlsChannel:
             else:
                 link = self._link(src, f"receive {tag!r}")
                 self._pump(
-                    lambda: bool(link.inbox) or link.said_bye,
+                    lambda: bool(link.inbox) or link.said_bye or src in self._gone,
                     wait,
                     f"waiting for {tag!r} from",
                     src,
                 )
                 if not link.inbox:
+                    if src in self._gone:
+                        raise TransportError(
+                            f"{link.name} is gone before sending {tag!r} ({self._gone[src]})"
+                        )
                     raise TransportError(f"{link.name} closed its channel before sending {tag!r}")
                 frame = link.take()
                 got, arrays = frame.tag, list(frame.arrays)
@@ -500,6 +520,8 @@ class TlsChannel:
                 f"{self._names[self.party]} has no link to {self._names[peer]} (neither "
                 f"listens), so it cannot {what}; route the message through a party"
             )
+        if peer in self._gone:
+            raise TransportError(f"{link.name} is gone ({self._gone[peer]}); cannot {what}")
         if link.said_bye and what.startswith("send"):
             raise TransportError(f"{link.name} has closed its channel; cannot {what}")
         return link
@@ -518,7 +540,7 @@ class TlsChannel:
             # Opportunistic first pass: most small sends complete without waiting.
             for link in links.values():
                 if link.wants_write:
-                    link.push()
+                    self._serve(link, link.push)
             while not done():
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -534,11 +556,11 @@ class TlsChannel:
                 for key, mask in events:
                     link = key.data
                     if mask & selectors.EVENT_WRITE:
-                        link.push()
+                        self._serve(link, link.push)
                     if mask & selectors.EVENT_READ and link not in readable:
                         readable.append(link)
                 for link in readable:
-                    if link.pull():
+                    if self._serve(link, link.pull):
                         backlog.append(link)
         except PeerTimeoutError:
             raise
@@ -546,10 +568,29 @@ class TlsChannel:
             self._broken = str(exc)
             raise
 
+    def _serve(self, link: Link, step: Callable[[], bool]) -> bool:
+        """Run ``link.push`` or ``link.pull``; an optional peer's failure ends its link only."""
+        if link.peer in self._gone:
+            return False
+        try:
+            return step()
+        except (TransportError, ProtocolError, SecurityError) as exc:
+            if link.peer not in self._optional:
+                raise
+            self._gone[link.peer] = str(exc)
+            link.at_eof = True  # no more reading or writing
+            link.drop_output()
+            if self._events.get(link.peer):
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self._sel.unregister(link.sock)
+                self._events[link.peer] = 0
+            link.close()
+            return False
+
     def _update_interest(self) -> None:
         for peer, link in self._links.items():
             want = 0 if link.at_eof else selectors.EVENT_READ
-            if link.wants_write:
+            if link.wants_write and peer not in self._gone:
                 want |= selectors.EVENT_WRITE
             have = self._events.get(peer, 0)
             if want == have:

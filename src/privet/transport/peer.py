@@ -97,6 +97,11 @@ class Link:
         """Whether bytes are waiting to be written."""
         return bool(self._out)
 
+    def drop_output(self) -> None:
+        """Forget what is queued for writing (the peer is gone)."""
+        self._out.clear()
+        self._off = 0
+
     def queue(self, parts: list[memoryview]) -> None:
         """Queue the buffers of one encoded frame for writing.
 
