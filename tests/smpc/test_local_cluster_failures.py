@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -97,17 +99,19 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_parties_started_from_config_files_serve_a_remote_driver(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _parties_from_configs(
+    tmp_path: Path, *, clients: int = 1
+) -> Iterator[tuple[Path, list[subprocess.Popen[bytes]]]]:
+    """Write certificates and configs for loopback hosts and start the two parties and the
+    dealer from them; yield the folder and the processes (a test may append its own: every
+    process is killed at the end if still running)."""
     ports = _free_ports(3)
     hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
     out = tmp_path / "pki"
-    res = CliRunner().invoke(
-        app, ["smpc", "certs", "--out", str(out), "--parties", "2", "--hosts", hosts]
-    )
+    args = ["smpc", "certs", "--out", str(out), "--parties", "2", "--hosts", hosts]
+    res = CliRunner().invoke(app, [*args, "--clients", str(clients)])
     assert res.exit_code == 0, res.output
-    assert {"party-0.toml", "party-1.toml", "dealer.toml", "client-0.toml"} <= {
-        p.name for p in out.iterdir()
-    }
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "privet.smpc.party_main", "--config", str(out / f"{n}.toml")],
@@ -116,41 +120,41 @@ def test_parties_started_from_config_files_serve_a_remote_driver(tmp_path: Path)
         for n in ("party-0", "party-1", "dealer")
     ]
     try:
+        yield out, procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(5)
+            for stream in (p.stdin, p.stdout, p.stderr):
+                if stream:
+                    stream.close()
+
+
+def _servers_exit_cleanly(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs[:3]:
+        assert p.wait(20) == 0, p.stderr.read() if p.stderr else ""
+
+
+def test_parties_started_from_config_files_serve_a_remote_driver(tmp_path: Path) -> None:
+    with _parties_from_configs(tmp_path) as (out, procs):
+        assert {"party-0.toml", "party-1.toml", "dealer.toml", "client-0.toml"} <= {
+            p.name for p in out.iterdir()
+        }
         with pytest.raises(ParameterError, match=r"the driver is endpoint 3"):
             RemoteCluster(out / "party-0.toml")
         with RemoteCluster(out / "client-0.toml") as c:
             x = c.share([1.5, -2.0, 4.0])
             assert np.allclose((x * x).reveal(), [2.25, 4.0, 16.0], atol=1e-3)
             assert (x < 0).reveal().tolist() == [0, 1, 0]
-        for p in procs:
-            assert p.wait(20) == 0, p.stderr.read() if p.stderr else ""
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait(5)
-            if p.stderr:
-                p.stderr.close()
+        _servers_exit_cleanly(procs)
 
 
 def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_path: Path) -> None:
     """Bob (a RemoteClient) and Carol (`privet smpc client`) on their own hosts: their shares
     go to the parties, and each result to its recipient alone."""
-    ports = _free_ports(3)
-    hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
-    out = tmp_path / "pki"
-    res = CliRunner().invoke(
-        app,
-        ["smpc", "certs", "--out", str(out), "--parties", "2", "--hosts", hosts, "--clients", "3"],
-    )
-    assert res.exit_code == 0, res.output
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "privet.smpc.party_main", "--config", str(out / f"{n}.toml")],
-            stderr=subprocess.PIPE,
-        )
-        for n in ("party-0", "party-1", "dealer")
-    ]
+    stack = contextlib.ExitStack()
+    out, procs = stack.enter_context(_parties_from_configs(tmp_path, clients=3))
     x = np.array([[1.5, -2.0], [0.25, 3.0]])
     torch = pytest.importorskip("torch")
     torch.manual_seed(7)
@@ -168,6 +172,7 @@ def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_pat
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    procs.append(carol)
     bob: dict[str, object] = {}
 
     def run_bob() -> None:
@@ -222,36 +227,16 @@ def test_remote_clients_share_their_inputs_and_alone_receive_the_results(tmp_pat
         log = carol.communicate(timeout=30)[0].decode()
         assert carol.returncode == 0, log
         assert np.load(tmp_path / "carol" / "result-0.npy").tolist() == [0, 1, 4, 9, 16, 25]
-        for p in procs:
-            assert p.wait(20) == 0, p.stderr.read() if p.stderr else ""
+        _servers_exit_cleanly(procs)
     finally:
         thread.join(5)
-        for p in [*procs, carol]:
-            if p.poll() is None:
-                p.kill()
-            p.wait(5)
-            for stream in (p.stdout, p.stderr):
-                if stream:
-                    stream.close()
+        stack.close()
 
 
 def test_a_remote_client_that_dies_ends_only_its_own_link(tmp_path: Path) -> None:
     """Bob shares, then his process dies without goodbye: the run goes on without him."""
-    ports = _free_ports(3)
-    hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
-    out = tmp_path / "pki"
-    res = CliRunner().invoke(
-        app,
-        ["smpc", "certs", "--out", str(out), "--parties", "2", "--hosts", hosts, "--clients", "2"],
-    )
-    assert res.exit_code == 0, res.output
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "privet.smpc.party_main", "--config", str(out / f"{n}.toml")],
-            stderr=subprocess.PIPE,
-        )
-        for n in ("party-0", "party-1", "dealer")
-    ]
+    stack = contextlib.ExitStack()
+    out, procs = stack.enter_context(_parties_from_configs(tmp_path, clients=2))
     bob_code = (
         "import os, sys, time; import numpy as np; from privet.smpc import RemoteClient; "
         "c = RemoteClient(sys.argv[1]); c.share(np.array([1.0, 2.0, 3.0])); "
@@ -260,6 +245,7 @@ def test_a_remote_client_that_dies_ends_only_its_own_link(tmp_path: Path) -> Non
     bob = subprocess.Popen(
         [sys.executable, "-c", bob_code, str(out / "client-1.toml")], stdin=subprocess.PIPE
     )
+    procs.append(bob)
     try:
         with RemoteCluster(out / "client-0.toml") as c:
             x = c.share_from("client-1", (3,))
@@ -270,16 +256,9 @@ def test_a_remote_client_that_dies_ends_only_its_own_link(tmp_path: Path) -> Non
             time.sleep(0.5)  # the parties see Bob's stream end
             y = c.share([10.0, 20.0, 30.0])
             assert np.allclose((x * y).reveal(), [10.0, 40.0, 90.0], atol=1e-3)
-        for p in procs:
-            assert p.wait(20) == 0, p.stderr.read() if p.stderr else ""
+        _servers_exit_cleanly(procs)
     finally:
-        for p in [*procs, bob]:
-            if p.poll() is None:
-                p.kill()
-            p.wait(5)
-            for stream in (p.stdin, p.stderr):
-                if stream:
-                    stream.close()
+        stack.close()
 
 
 def test_cli_client_refuses_an_unreadable_input(tmp_path: Path) -> None:
