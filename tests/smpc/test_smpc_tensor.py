@@ -383,3 +383,22 @@ def test_share_accepts_torch_tensors_and_checks_integers(cluster: InProcessClust
     with pytest.raises(ParameterError, match="whole numbers; 2 value"):
         cluster.share([1.7, -2.5, 3.0], integer=True)
     assert np.array_equal(cluster.share([1.0, -2.0], integer=True).reveal(), [1, -2])
+
+
+def test_min_argmin_and_the_numpy_style_methods(cluster: InProcessCluster) -> None:
+    from privet.smpc import argmin, minimum
+    from privet.smpc import min as smin
+
+    a = np.array([[1.5, -2.0, 3.0, -2.0], [0.25, 4.0, -1.0, 0.25]])
+    x = cluster.share(a)
+    assert x.max().reveal() == 4.0  # numpy's default: over everything
+    assert x.min().reveal() == -2.0
+    assert x.argmax().reveal() == 5
+    assert x.argmin().reveal() == 1  # the first of the ties, as numpy
+    assert np.array_equal(x.max(axis=0).reveal(), a.max(axis=0))
+    assert np.array_equal(smin(x).reveal(), a.min(axis=-1))
+    assert np.array_equal(argmin(x, axis=1).reveal(), a.argmin(axis=1))
+    assert np.array_equal(x.min(axis=1, keepdims=True).reveal(), a.min(axis=1, keepdims=True))
+    assert np.array_equal(minimum(x, 0.5).reveal(), np.minimum(a, 0.5))
+    assert np.array_equal(minimum(x, x[::-1]).reveal(), np.minimum(a, a[::-1]))
+    assert np.array_equal(minimum(x, np.uint8(1)).reveal(), np.minimum(a, 1))

@@ -9,7 +9,8 @@ The user-facing pieces (see docs/smpc.md):
 * :class:`LocalCluster` — the same, with parties and dealer as processes over mutual TLS;
   :class:`RemoteCluster` drives parties on other hosts, and :class:`RemoteClient` is an input
   owner / result recipient on its own host.
-* Functions on shared tensors: :func:`relu`, :func:`argmax`, :func:`max`, :func:`maximum`,
+* Functions on shared tensors: :func:`relu`, :func:`argmax`, :func:`argmin`, :func:`max`,
+  :func:`min`, :func:`maximum`, :func:`minimum`,
   :func:`equal`, :func:`where`, :func:`sign`, :func:`abs`, :func:`reciprocal`,
   :func:`divide`, :func:`exp`, :func:`sigmoid`, :func:`tanh`, :func:`softmax`,
   :func:`concatenate`, :func:`stack`.
@@ -30,7 +31,19 @@ array([0., 5.])
 
 from privet.smpc.client import RemoteClient
 from privet.smpc.cluster import InProcessCluster
-from privet.smpc.comparison import abs, argmax, equal, max, maximum, relu, sign, where
+from privet.smpc.comparison import (
+    abs,
+    argmax,
+    argmin,
+    equal,
+    max,
+    maximum,
+    min,
+    minimum,
+    relu,
+    sign,
+    where,
+)
 from privet.smpc.cost import CostReport, OpCost
 from privet.smpc.driver import Driver
 from privet.smpc.examples import (
@@ -70,6 +83,7 @@ __all__ = [
     "SharedTensor",
     "abs",
     "argmax",
+    "argmin",
     "concatenate",
     "demo_private_inference",
     "demo_seed_example",
@@ -78,6 +92,8 @@ __all__ = [
     "exp",
     "max",
     "maximum",
+    "min",
+    "minimum",
     "reciprocal",
     "reconstruct_additive",
     "reconstruct_xor",

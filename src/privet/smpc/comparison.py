@@ -52,7 +52,20 @@ from privet.smpc.tensor import (
     take,
 )
 
-__all__ = ["METHODS", "abs", "argmax", "equal", "max", "maximum", "relu", "sign", "where"]
+__all__ = [
+    "METHODS",
+    "abs",
+    "argmax",
+    "argmin",
+    "equal",
+    "max",
+    "maximum",
+    "min",
+    "minimum",
+    "relu",
+    "sign",
+    "where",
+]
 
 
 def _check(x: object, name: str = "x") -> SharedTensor:
@@ -132,6 +145,14 @@ def maximum(a: SharedTensor, b: Any) -> SharedTensor:
     with a.driver.op("maximum"):
         diff = _sub(b, a) if isinstance(b, SharedTensor) else _add(_neg(a), b)
         return _add(ltz(_sub(a, b), times=diff), a)  # a + (b - a)·[a < b]
+
+
+def minimum(a: SharedTensor, b: Any) -> SharedTensor:
+    """Elementwise minimum of two tensors (``b`` may be public)."""
+    a = _check(a, "a")
+    with a.driver.op("minimum"):
+        diff = _sub(b, a) if isinstance(b, SharedTensor) else _add(_neg(a), b)
+        return _add(ltz(diff, times=diff), a)  # a + (b - a)·[b < a]
 
 
 def equal(a: SharedTensor, b: Any) -> SharedTensor:
@@ -331,6 +352,32 @@ def argmax(
                 raise ParameterError("internal: no index")
             out = idx[..., 0]
         return _kept(out, x.shape, axes) if keepdims else out
+
+
+def min(
+    x: SharedTensor,
+    axis: int | tuple[int, ...] | None = -1,
+    keepdims: bool = False,
+    *,
+    method: str = "tree",
+) -> SharedTensor:
+    """Minimum over ``axis``: ``-max(-x)`` (same cost; see :func:`max`)."""
+    x = _check(x)
+    with x.driver.op("min"):
+        return _neg(max(_neg(x), axis=axis, keepdims=keepdims, method=method))
+
+
+def argmin(
+    x: SharedTensor,
+    axis: int | None = -1,
+    keepdims: bool = False,
+    *,
+    method: str = "tree",
+) -> SharedTensor:
+    """Index of the minimum over ``axis`` (first on ties, as numpy): ``argmax(-x)``."""
+    x = _check(x)
+    with x.driver.op("argmin"):
+        return argmax(_neg(x), axis=axis, keepdims=keepdims, method=method)
 
 
 _ = builtins  # the builtins shadowed here (abs, max) stay reachable as builtins.abs/max

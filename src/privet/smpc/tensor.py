@@ -291,6 +291,34 @@ class SharedTensor:
             count = int(np.prod([self.shape[a] for a in axes], dtype=np.int64)) or 1
             return _div_public(_sum(self, axis, keepdims), np.array(float(count)))
 
+    def max(
+        self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
+    ) -> SharedTensor:
+        """Maximum over ``axis`` (all by default, as numpy); see :func:`privet.smpc.max`."""
+        from privet.smpc.comparison import max as shared_max
+
+        return shared_max(self, axis=axis, keepdims=keepdims)
+
+    def min(
+        self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
+    ) -> SharedTensor:
+        """Minimum over ``axis`` (all by default, as numpy); see :func:`privet.smpc.min`."""
+        from privet.smpc.comparison import min as shared_min
+
+        return shared_min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> SharedTensor:
+        """Index of the maximum (flat by default, as numpy); see :func:`privet.smpc.argmax`."""
+        from privet.smpc.comparison import argmax
+
+        return argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> SharedTensor:
+        """Index of the minimum (flat by default, as numpy); see :func:`privet.smpc.argmin`."""
+        from privet.smpc.comparison import argmin
+
+        return argmin(self, axis=axis, keepdims=keepdims)
+
     def reshape(self, *shape: Any) -> SharedTensor:
         """Return the tensor with a new shape (local)."""
         target = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
