@@ -281,3 +281,35 @@ def test_a_call_that_cannot_run_on_shared_values_is_a_parameter_error() -> None:
         flat = c.from_torch(nn.Sequential(nn.Flatten()))
         with pytest.raises(ParameterError, match="does not fit a 0-D input"):
             flat(c.share(np.float64(1.0)))
+
+
+def test_dims_and_keywords_follow_torch() -> None:
+    class Keywords(nn.Module):
+        def forward(self, x: Any) -> Any:
+            y = torch.reshape(x, shape=(x.size(0), -1))
+            return torch.mul(torch.add(y, other=1.0), other=2.0)
+
+    class FlattenTooFar(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return torch.flatten(x, 3)
+
+    class FoldedOn3D(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc, self.bn = nn.Linear(4, 4), nn.BatchNorm1d(4)
+
+        def forward(self, x: Any) -> Any:
+            return self.bn(self.fc(x))
+
+    x = np.arange(8.0).reshape(2, 2, 2)
+    with InProcessCluster(parties=2) as c:
+        got = c.from_torch(Keywords())(c.share(x)).reveal()
+        assert np.array_equal(got, (x.reshape(2, -1) + 1) * 2)
+        with pytest.raises(ParameterError, match="dim 3 is out of range for a 3-D tensor"):
+            c.from_torch(FlattenTooFar())(c.share(x))
+        # privet's own refusal comes through whole, not as a generic message
+        with pytest.raises(ParameterError, match="got a 3-D input: the BatchNorm1d was folded"):
+            c.from_torch(FoldedOn3D().eval())(c.share(np.ones((2, 4, 4))))
+        s = c.share(np.float64(2.5))
+        assert s.max().reveal() == 2.5
+        assert s.min().reveal() == 2.5

@@ -138,6 +138,11 @@ def test_overflowing_inputs_are_refused_without_showing_them() -> None:
         fp.encode(np.array(["a"]))
     with pytest.raises(ParameterError, match="frac_bits"):
         FixedPoint(31)
+    # integers at 0 fractional bits: the smallest int64 has no absolute value in int64
+    for value in (np.iinfo(np.int64).min, -(2**62), 2**62):
+        with pytest.raises(ParameterError, match="outside the representable range"):
+            fp.encode(np.array([value], dtype=np.int64), frac_bits=0)
+    assert fp.encode(np.array([-(2**62) + 1], dtype=np.int64), frac_bits=0).dtype == np.uint64
     assert fp.encode([2.0**46 - 1]).dtype == np.uint64  # just inside
     with pytest.raises(ParameterError):
         fp.encode([2.0**46])

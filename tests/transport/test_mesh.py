@@ -215,3 +215,41 @@ def test_a_flooding_peer_is_a_protocol_error(creds: dict[str, Credentials]) -> N
         a.recv(1, tag="f0")
     a.abort("done")
     b.abort("done")
+
+
+def test_an_optional_peer_that_fails_ends_only_its_own_link(
+    creds: dict[str, Credentials],
+) -> None:
+    """Parties 0..2 and the dealer treat client 5 (the second client) as optional."""
+    chans = open_mesh(
+        creds, parties=3, dealer=True, clients=2, timeout=5.0, optional={i: [5] for i in range(4)}
+    )
+    try:
+        client = chans[5]
+        client.send(0, [np.arange(3)], tag="in/0")
+        client._shutdown()  # dies: no goodbye
+        # what it sent before it went is still delivered, then a wait on it fails fast
+        assert chans[0].recv(5, tag="in/0")[0].tolist() == [0, 1, 2]
+        with pytest.raises(TransportError, match="client-1 is gone"):
+            chans[0].recv(5, tag="in/1", timeout=2.0)
+        with pytest.raises(TransportError, match="client-1 is gone"):
+            chans[1].recv(5, tag="in/0", timeout=2.0)  # party 1 notices too
+        with pytest.raises(TransportError, match="client-1 is gone"):
+            chans[1].send(5, [np.zeros(2)], tag="out/0")  # and sends to it fail at once
+        # the run goes on between everyone else
+        chans[1].send(0, [np.ones(2)], tag="x")
+        assert chans[0].recv(1, tag="x")[0].tolist() == [1.0, 1.0]
+        # an essential peer's failure still breaks the channel
+        chans[2].abort("party-2 gives up")
+        with pytest.raises(TransportError, match="party-2"):
+            chans[0].recv(2, tag="y", timeout=2.0)
+        with pytest.raises(TransportError, match="broken"):
+            chans[0].send(1, [np.ones(1)], tag="z")
+    finally:
+        for c in chans:
+            c.abort("test over")
+
+
+def test_optional_peers_must_be_other_endpoints(creds: dict[str, Credentials]) -> None:
+    with pytest.raises(ParameterError, match="optional peer 9"):
+        open_mesh(creds, parties=2, dealer=False, optional={0: [9]})

@@ -21,9 +21,13 @@ def open_mesh(
     parties: int,
     dealer: bool = False,
     clients: int = 0,
+    optional: dict[int, list[int]] | None = None,
     **options: Any,
 ) -> list[TlsChannel]:
-    """Open every endpoint's channel concurrently (one thread each) and return them."""
+    """Open every endpoint's channel concurrently (one thread each) and return them.
+
+    ``optional``: endpoint id -> the peers it opens as optional.
+    """
     n_listen = parties + int(dealer)
     socks = listeners(n_listen)
     ports = [s.getsockname()[1] for s in socks]
@@ -36,7 +40,10 @@ def open_mesh(
         )
         try:
             out[i] = TlsChannel.open(
-                cfg, creds[names[i]], listener=socks[i] if i < n_listen else None
+                cfg,
+                creds[names[i]],
+                listener=socks[i] if i < n_listen else None,
+                optional=(optional or {}).get(i, ()),
             )
         except Exception as exc:  # reported below
             out[i] = exc

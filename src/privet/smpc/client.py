@@ -38,7 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from privet.core.channel import Channel, expect_arrays
 from privet.core.closeable import Closeable
-from privet.core.errors import ParameterError, ProtocolError
+from privet.core.errors import ParameterError, PeerTimeoutError, ProtocolError
 from privet.core.random import SecureRandom, resolve_rng
 from privet.smpc.fixed_point import FixedPoint
 from privet.smpc.ring import Ring
@@ -123,6 +123,8 @@ def receive_shares(
             continue
         msg = channel.recv(i, tag=tag, timeout=timeout)
         first = next(iter(got.values()), None)
+        if first is not None and shape is not None and first[0].shape != tuple(shape):
+            raise ProtocolError(f"result {k} has shape {first[0].shape}, expected {shape}")
         want = shape if shape is not None else (first[0].shape if first else None)
         if want is None:
             if len(msg) != 2:
@@ -249,14 +251,20 @@ class RemoteClient(Closeable):
         numpy.ndarray
             The result (``float64``, or ``int64`` for integer results).
         """
-        total, frac = receive_shares(
-            self._channel,
-            k=self._outputs,
-            parties=self._parties,
-            shape=None if shape is None else tuple(shape),
-            timeout=self._timeout if timeout is None else timeout,
-            got=self._partial,  # kept across a timeout: call receive() again to go on
-        )
+        try:
+            total, frac = receive_shares(
+                self._channel,
+                k=self._outputs,
+                parties=self._parties,
+                shape=None if shape is None else tuple(shape),
+                timeout=self._timeout if timeout is None else timeout,
+                got=self._partial,  # kept across a timeout: call receive() again to go on
+            )
+        except PeerTimeoutError:
+            raise
+        except BaseException:
+            self._partial = {}  # anything but a timeout: nothing to resume
+            raise
         self._partial = {}
         self._outputs += 1
         return self.codec.decode(total, frac_bits=frac)

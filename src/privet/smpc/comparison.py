@@ -278,6 +278,9 @@ def max(
 ) -> SharedTensor:
     """Maximum over ``axis`` by comparisons (``method``: see :data:`METHODS`).
 
+    The default axis is the last one (CrypTen's convention, for the classes of a batch of
+    logits); the method ``x.max()`` reduces every axis by default, as numpy's does.
+
     Parameters
     ----------
     x
@@ -361,7 +364,11 @@ def min(
     *,
     method: str = "tree",
 ) -> SharedTensor:
-    """Minimum over ``axis``: ``-max(-x)`` (same cost; see :func:`max`)."""
+    """Minimum over ``axis``: ``-max(-x)`` (same cost; see :func:`max`).
+
+    As for :func:`max`, the default axis is the last one (CrypTen's convention); the
+    method ``x.min()`` reduces every axis by default, as numpy's does.
+    """
     x = _check(x)
     with x.driver.op("min"):
         return _neg(max(_neg(x), axis=axis, keepdims=keepdims, method=method))

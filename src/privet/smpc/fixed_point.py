@@ -142,7 +142,8 @@ class FixedPoint:
         arr = np.asarray(x)
         if arr.dtype.kind in "biu" and arr.dtype.kind != "b" and f == 0:
             ints = np.asarray(arr, dtype=object) if arr.dtype == np.uint64 else arr
-            big = np.abs(ints) >= (1 << MAGNITUDE_BITS)
+            bound = 1 << MAGNITUDE_BITS  # no np.abs: it overflows on the smallest int64
+            big = (ints >= bound) | (ints <= -bound)
             self._refuse(int(np.count_nonzero(big)), 0, name, f)
             return from_signed(np.asarray(arr, dtype=np.int64))
         vals = _as_float_array(arr, name=name)

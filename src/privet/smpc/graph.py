@@ -58,7 +58,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from privet.core.errors import ParameterError
+from privet.core.errors import ParameterError, PrivetError
 from privet.smpc.model import (
     SharedLayer,
     SharedModel,
@@ -98,8 +98,9 @@ def _mean(x: SharedTensor, dim: Any = None, keepdim: bool = False) -> SharedTens
 
 
 def _flatten(x: SharedTensor, start_dim: int = 0, end_dim: int = -1) -> SharedTensor:
-    nd = max(x.ndim, 1)
-    s, e = start_dim % nd, end_dim % nd
+    if x.ndim == 0:
+        return x.reshape((1,))
+    s, e = _dim(x, start_dim), _dim(x, end_dim)
     return x.reshape((*x.shape[:s], math.prod(x.shape[s : e + 1]), *x.shape[e + 1 :]))
 
 
@@ -108,8 +109,20 @@ def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(int(v) for v in target)
 
 
-def _view(x: SharedTensor, *shape: Any) -> SharedTensor:
+def _view(x: SharedTensor, *shape: Any, **kwargs: Any) -> SharedTensor:
+    if "shape" in kwargs:  # torch.reshape(x, shape=...)
+        shape = (kwargs.pop("shape"),)
+    if kwargs:
+        raise ParameterError(f"reshape/view take no {sorted(kwargs)}")
     return x.reshape(_shape_args(shape))
+
+
+def _dim(x: SharedTensor, d: Any, *, extra: int = 0) -> int:
+    """Check a dim as torch does (``-n-extra <= d < n+extra``) and make it non-negative."""
+    n = x.ndim + extra
+    if not isinstance(d, int) or not -max(n, 1) <= d < max(n, 1):
+        raise ParameterError(f"dim {d!r} is out of range for a {x.ndim}-D tensor")
+    return d % max(n, 1)
 
 
 def _size(x: SharedTensor, dim: int | None = None) -> Any:
@@ -126,13 +139,13 @@ def _permute(x: SharedTensor, *dims: Any, **kwargs: Any) -> SharedTensor:
 
 def _transpose(x: SharedTensor, dim0: int, dim1: int) -> SharedTensor:
     perm = list(range(x.ndim))
-    a, b = dim0 % x.ndim, dim1 % x.ndim
+    a, b = _dim(x, dim0), _dim(x, dim1)
     perm[a], perm[b] = perm[b], perm[a]
     return x.transpose(*perm)
 
 
 def _unsqueeze(x: SharedTensor, dim: int) -> SharedTensor:
-    d = dim % (x.ndim + 1)
+    d = _dim(x, dim, extra=1)
     return x.reshape((*x.shape[:d], 1, *x.shape[d:]))
 
 
@@ -142,8 +155,10 @@ def _squeeze(x: SharedTensor, dim: int | tuple[int, ...] | None = None) -> Share
     if dim is None:
         drop = {d for d, s in enumerate(x.shape) if s == 1}
     else:
-        dims = dim if isinstance(dim, tuple | list) else (dim,)
-        drop = {int(d) % x.ndim for d in dims if x.shape[int(d) % x.ndim] == 1}
+        dims = [_dim(x, d) for d in (dim if isinstance(dim, tuple | list) else (dim,))]
+        if len(set(dims)) != len(dims):
+            raise ParameterError(f"squeeze: dim {dim!r} repeats a dimension")
+        drop = {d for d in dims if x.shape[d] == 1}
     return x.reshape(tuple(s for d, s in enumerate(x.shape) if d not in drop))
 
 
@@ -383,6 +398,8 @@ def _bind(
         pos, kw = _fill(args, env), _fill(kwargs, env)
         if not pos and "input" in kw:  # torch.relu(input=x): the tensor by keyword
             pos = (kw.pop("input"),)
+        if len(pos) == 1 and "other" in kw:  # torch.add(x, other=y)
+            pos = (*pos, kw.pop("other"))
         return fn(*pos, **kw)
 
     return run
@@ -394,6 +411,8 @@ def _guarded(node: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(*values: Any) -> Any:
         try:
             return fn(*values)
+        except PrivetError:  # privet's own refusals say what is wrong already
+            raise
         except (TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
             raise ParameterError(
                 f"node {node} cannot run on shared tensors with these arguments "

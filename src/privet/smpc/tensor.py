@@ -297,6 +297,8 @@ class SharedTensor:
         """Maximum over ``axis`` (all by default, as numpy); see :func:`privet.smpc.max`."""
         from privet.smpc.comparison import max as shared_max
 
+        if self.ndim == 0 and axis is None:
+            return self
         return shared_max(self, axis=axis, keepdims=keepdims)
 
     def min(
@@ -305,6 +307,8 @@ class SharedTensor:
         """Minimum over ``axis`` (all by default, as numpy); see :func:`privet.smpc.min`."""
         from privet.smpc.comparison import min as shared_min
 
+        if self.ndim == 0 and axis is None:
+            return self
         return shared_min(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> SharedTensor:

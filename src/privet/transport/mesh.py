@@ -17,7 +17,10 @@ writes what is queued. Therefore
 * a dead peer is noticed at once, whichever peer we were waiting for: the end of its stream
   (no ``BYE``) or an ``ABORT`` raises :class:`~privet.errors.TransportError`, and the channel
   stays broken, so every later call fails too. A party that fails sends ``ABORT`` to everyone
-  (:meth:`TlsChannel.abort`), so the failure spreads to every endpoint within one wait;
+  (:meth:`TlsChannel.abort`), so the failure spreads to every endpoint within one wait. The
+  exception are *optional* peers (``open(optional=...)``: clients on their own hosts): one
+  that fails ends only its own link; what it sent before is still delivered, and only a
+  later wait on it raises :class:`~privet.errors.TransportError`;
 * a malformed frame raises :class:`~privet.errors.ProtocolError`; nothing is ever unpickled.
 
 Examples
@@ -146,7 +149,7 @@ class TlsChannel:
     ) -> None:
         self._config = config
         self._links = links
-        self._optional = frozenset(optional)
+        self._optional = _check_optional(config, optional)
         self._gone: dict[int, str] = {}  # optional peers that failed, with the reason
         self._names = [e.name for e in config.endpoints]
         self._stats = ChannelStats()
@@ -213,6 +216,7 @@ class TlsChannel:
         inbound = config.accepts_from()
         targets = config.connects_to()
         try:
+            optional = _check_optional(config, optional)  # before any connection is made
             # Contexts first: a bad certificate or key fails here, with its file named.
             server_ctx = server_context(credentials) if inbound else None
             client_ctx = client_context(credentials) if targets else None
@@ -520,7 +524,8 @@ class TlsChannel:
                 f"{self._names[self.party]} has no link to {self._names[peer]} (neither "
                 f"listens), so it cannot {what}; route the message through a party"
             )
-        if peer in self._gone:
+        if peer in self._gone and (what.startswith("send") or not link.inbox):
+            # what it sent before it went is still delivered
             raise TransportError(f"{link.name} is gone ({self._gone[peer]}); cannot {what}")
         if link.said_bye and what.startswith("send"):
             raise TransportError(f"{link.name} has closed its channel; cannot {what}")
@@ -608,6 +613,17 @@ class TlsChannel:
         self._sel.close()
         for link in self._links.values():
             link.close()
+
+
+def _check_optional(config: NetworkConfig, optional: Iterable[int]) -> frozenset[int]:
+    ids = frozenset(optional)
+    for peer in ids:
+        if not 0 <= peer < len(config.endpoints) or peer == config.me:
+            raise ParameterError(
+                f"optional peer {peer} is not another endpoint of this network "
+                f"(ids 0..{len(config.endpoints) - 1}, this one is {config.me})"
+            )
+    return ids
 
 
 def _connect(config: NetworkConfig, ctx: ssl.SSLContext, j: int, deadline: float) -> Link:
