@@ -11,13 +11,13 @@ by the model owner, as for a chain.
 
 What a node may be:
 
-* a module call: the layers of :data:`~privet.smpc.model.SUPPORTED_MODULES`. A batch norm
+* a module call: the layers of :data:`~privet.smpc.layers.SUPPORTED_MODULES`. A batch norm
   whose input is a ``Linear``/``Conv2d`` read by nothing else is folded into it; a
   ``Linear``/``Conv2d`` read only by a ReLU leaves its product untruncated for it, as in a
   chain;
-* a function or tensor method from :data:`FUNCTIONS` / :data:`METHODS` (arithmetic,
-  ``relu``, ``sigmoid``, ``exp``, ``softmax``, pooling, ``linear``/``conv2d`` on shared
-  weights, shape changes, sums and means);
+* a function or tensor method of :mod:`privet.smpc.graph_calls` (arithmetic, ``relu``,
+  ``sigmoid``, ``exp``, ``softmax``, pooling, ``linear``/``conv2d`` on shared weights, shape
+  changes, sums and means);
 * an attribute of the model (a parameter or buffer), shared by the owner like a weight.
 
 Tracing needs a ``forward`` without data-dependent control flow (fx's rule); such models,
@@ -48,9 +48,7 @@ array([[2., 2.]])
 
 from __future__ import annotations
 
-import builtins
 import copy
-import math
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -59,289 +57,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError, PrivetError
-from privet.smpc.model import (
-    SharedLayer,
-    SharedModel,
-    Sharer,
-    _pair,
-    adaptive_avg_pool_layer,
-    implicit_softmax_dim,
-    is_foldable,
-    module_layer,
-)
-from privet.smpc.nonlinear import exp, sigmoid, softmax, tanh
-from privet.smpc.tensor import SharedTensor, concatenate, rectify, stack
-from privet.smpc.tensor import _linear as bilinear
-
-__all__ = ["FUNCTIONS", "METHODS", "convert_graph"]
-
-
-# -- what a node computes on shared values ------------------------------------------------
-
-
-def _relu(x: SharedTensor, inplace: bool = False) -> SharedTensor:
-    """ReLU; an untruncated product (a ``Linear``/``Conv2d`` read only here) is truncated too."""
-    with x.driver.op("relu"):
-        return rectify(x, truncate=True)
-
-
-def _axis(dim: Any) -> Any:
-    return tuple(dim) if isinstance(dim, list) else dim
-
-
-def _sum(x: SharedTensor, dim: Any = None, keepdim: bool = False) -> SharedTensor:
-    return x.sum(axis=_axis(dim), keepdims=keepdim)
-
-
-def _mean(x: SharedTensor, dim: Any = None, keepdim: bool = False) -> SharedTensor:
-    return x.mean(axis=_axis(dim), keepdims=keepdim)
-
-
-def _flatten(x: SharedTensor, start_dim: int = 0, end_dim: int = -1) -> SharedTensor:
-    if x.ndim == 0:
-        return x.reshape((1,))
-    s, e = _dim(x, start_dim), _dim(x, end_dim)
-    return x.reshape((*x.shape[:s], math.prod(x.shape[s : e + 1]), *x.shape[e + 1 :]))
-
-
-def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
-    target = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-    return tuple(int(v) for v in target)
-
-
-def _view(x: SharedTensor, *shape: Any, **kwargs: Any) -> SharedTensor:
-    if "shape" in kwargs:  # torch.reshape(x, shape=...)
-        shape = (kwargs.pop("shape"),)
-    if kwargs:
-        raise ParameterError(f"reshape/view take no {sorted(kwargs)}")
-    return x.reshape(_shape_args(shape))
-
-
-def _dim(x: SharedTensor, d: Any, *, extra: int = 0) -> int:
-    """Check a dim as torch does (``-n-extra <= d < n+extra``) and make it non-negative."""
-    n = x.ndim + extra
-    if not isinstance(d, int) or not -max(n, 1) <= d < max(n, 1):
-        raise ParameterError(f"dim {d!r} is out of range for a {x.ndim}-D tensor")
-    return d % max(n, 1)
-
-
-def _size(x: SharedTensor, dim: int | None = None) -> Any:
-    return tuple(x.shape) if dim is None else x.shape[dim]
-
-
-def _permute(x: SharedTensor, *dims: Any, **kwargs: Any) -> SharedTensor:
-    if "dims" in kwargs:  # x.permute(dims=(...)) / torch.permute(x, dims=...)
-        dims = (kwargs.pop("dims"),)
-    if kwargs:
-        raise ParameterError(f"permute takes no {sorted(kwargs)}")
-    return x.transpose(*_shape_args(dims))
-
-
-def _transpose(x: SharedTensor, dim0: int, dim1: int) -> SharedTensor:
-    perm = list(range(x.ndim))
-    a, b = _dim(x, dim0), _dim(x, dim1)
-    perm[a], perm[b] = perm[b], perm[a]
-    return x.transpose(*perm)
-
-
-def _unsqueeze(x: SharedTensor, dim: int) -> SharedTensor:
-    d = _dim(x, dim, extra=1)
-    return x.reshape((*x.shape[:d], 1, *x.shape[d:]))
-
-
-def _squeeze(x: SharedTensor, dim: int | tuple[int, ...] | None = None) -> SharedTensor:
-    if x.ndim == 0:
-        return x
-    if dim is None:
-        drop = {d for d, s in enumerate(x.shape) if s == 1}
-    else:
-        dims = [_dim(x, d) for d in (dim if isinstance(dim, tuple | list) else (dim,))]
-        if len(set(dims)) != len(dims):
-            raise ParameterError(f"squeeze: dim {dim!r} repeats a dimension")
-        drop = {d for d in dims if x.shape[d] == 1}
-    return x.reshape(tuple(s for d, s in enumerate(x.shape) if d not in drop))
-
-
-def _softmax(x: SharedTensor, dim: int | None = None, **kwargs: Any) -> SharedTensor:
-    if dim is None:  # torch's deprecated implicit choice, which the model was run with
-        dim = implicit_softmax_dim(x.ndim)
-    if kwargs.get("dtype") is not None:
-        raise ParameterError("softmax(dtype=...) is not supported; drop the dtype")
-    return softmax(x, axis=dim)
-
-
-def _cat(tensors: Any, dim: int = 0) -> SharedTensor:
-    return concatenate(list(tensors), axis=dim)
-
-
-def _stack(tensors: Any, dim: int = 0) -> SharedTensor:
-    return stack(list(tensors), axis=dim)
-
-
-def _add(a: Any, b: Any, *, alpha: Any = 1) -> Any:
-    return a + (b if alpha == 1 else b * alpha)
-
-
-def _sub(a: Any, b: Any, *, alpha: Any = 1) -> Any:
-    return a - (b if alpha == 1 else b * alpha)
-
-
-def _div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Any:
-    if rounding_mode is not None:
-        raise ParameterError(f"division with rounding_mode={rounding_mode!r} is not supported")
-    return a / b
-
-
-def _linear(x: SharedTensor, weight: Any, bias: Any = None) -> Any:
-    out = x @ weight.T
-    return out if bias is None else out + bias
-
-
-def _conv2d(
-    x: SharedTensor,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-) -> Any:
-    if groups != 1 or _pair(dilation) != (1, 1) or isinstance(padding, str):
-        raise ParameterError("conv2d needs groups=1, dilation=1 and numeric padding")
-    if not isinstance(weight, SharedTensor):
-        raise ParameterError("conv2d's weight must be a model parameter (shared by its owner)")
-    params = {"stride": list(_pair(stride)), "padding": list(_pair(padding))}
-    out = bilinear("conv2d", x, weight, params)
-    return out if bias is None else out + bias.reshape((-1, 1, 1))
-
-
-def _max_pool2d(
-    x: SharedTensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> Any:
-    from torch import nn
-
-    if return_indices:
-        raise ParameterError("max_pool2d(return_indices=True) is not supported")
-    pool = nn.MaxPool2d(kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
-    return module_layer(pool, _no_weights)(x)
-
-
-def _avg_pool2d(x: SharedTensor, *args: Any, **kwargs: Any) -> Any:
-    from torch import nn
-
-    return module_layer(nn.AvgPool2d(*args, **kwargs), _no_weights)(x)
-
-
-def _adaptive_avg_pool2d(x: SharedTensor, output_size: Any) -> Any:
-    return adaptive_avg_pool_layer(output_size)(x)
-
-
-def _no_weights(a: NDArray[np.float64]) -> SharedTensor:  # pragma: no cover - pools share none
-    raise ParameterError("this layer has no weights")
-
-
-def _identity(x: Any, *args: Any, **kwargs: Any) -> Any:
-    return x
-
-
-def _getattr(obj: Any, name: str) -> Any:
-    if isinstance(obj, SharedTensor):
-        if name == "shape":
-            return tuple(obj.shape)
-        if name == "ndim":
-            return obj.ndim
-        raise ParameterError(f"tensor attribute {name!r} is not supported in a traced model")
-    return getattr(obj, name)
-
-
-def _functions() -> dict[Any, tuple[str, Callable[..., Any]]]:
-    """Return the supported functions: fx target -> (display name, shared implementation)."""
-    import torch
-    import torch.nn.functional as F
-
-    table: list[tuple[Any, str, Callable[..., Any]]] = [
-        (operator.add, "+", _add),
-        (operator.sub, "-", _sub),
-        (operator.mul, "*", operator.mul),
-        (operator.truediv, "/", _div),
-        (operator.neg, "neg", operator.neg),
-        (operator.matmul, "@", operator.matmul),
-        (operator.getitem, "[]", operator.getitem),
-        (builtins.getattr, "getattr", _getattr),
-        (torch.add, "torch.add", _add),
-        (torch.sub, "torch.sub", _sub),
-        (torch.mul, "torch.mul", operator.mul),
-        (torch.div, "torch.div", _div),
-        (torch.neg, "torch.neg", operator.neg),
-        (torch.matmul, "torch.matmul", operator.matmul),
-        (torch.relu, "torch.relu", _relu),
-        (F.relu, "F.relu", _relu),
-        (torch.sigmoid, "torch.sigmoid", sigmoid),
-        (F.sigmoid, "F.sigmoid", sigmoid),
-        (torch.tanh, "torch.tanh", tanh),
-        (F.tanh, "F.tanh", tanh),
-        (torch.exp, "torch.exp", exp),
-        (torch.softmax, "torch.softmax", _softmax),
-        (F.softmax, "F.softmax", _softmax),
-        (torch.flatten, "torch.flatten", _flatten),
-        (torch.reshape, "torch.reshape", _view),
-        (torch.cat, "torch.cat", _cat),
-        (torch.concat, "torch.concat", _cat),
-        (torch.stack, "torch.stack", _stack),
-        (torch.sum, "torch.sum", _sum),
-        (torch.mean, "torch.mean", _mean),
-        (torch.permute, "torch.permute", _permute),
-        (torch.transpose, "torch.transpose", _transpose),
-        (torch.unsqueeze, "torch.unsqueeze", _unsqueeze),
-        (torch.squeeze, "torch.squeeze", _squeeze),
-        (F.linear, "F.linear", _linear),
-        (F.conv2d, "F.conv2d", _conv2d),
-        (F.max_pool2d, "F.max_pool2d", _max_pool2d),
-        (F.avg_pool2d, "F.avg_pool2d", _avg_pool2d),
-        (F.adaptive_avg_pool2d, "F.adaptive_avg_pool2d", _adaptive_avg_pool2d),
-    ]
-    return {target: (name, fn) for target, name, fn in table}
-
-
-METHODS: Final[Mapping[str, Callable[..., Any]]] = {
-    "add": _add,
-    "sub": _sub,
-    "mul": operator.mul,
-    "div": _div,
-    "neg": operator.neg,
-    "matmul": operator.matmul,
-    "relu": _relu,
-    "sigmoid": sigmoid,
-    "tanh": tanh,
-    "exp": exp,
-    "softmax": _softmax,
-    "sum": _sum,
-    "mean": _mean,
-    "view": _view,
-    "reshape": _view,
-    "flatten": _flatten,
-    "size": _size,
-    "dim": lambda x: x.ndim,
-    "permute": _permute,
-    "transpose": _transpose,
-    "unsqueeze": _unsqueeze,
-    "squeeze": _squeeze,
-}
-"""Tensor methods a traced model may call, by name (and the no-ops of ``_ALIAS_METHODS``)."""
-
-FUNCTIONS: Final = (
-    "+ - * / @ unary -, x[...], x.shape; torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
-    "exp/softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/unsqueeze/"
-    "squeeze; F.relu/sigmoid/tanh/softmax/linear/conv2d/max_pool2d/avg_pool2d/"
-    "adaptive_avg_pool2d/dropout"
-)
-"""The functions a traced model may call (for error messages and docs)."""
+from privet.smpc.graph_calls import FUNCTIONS, METHODS
+from privet.smpc.graph_calls import functions as graph_functions
+from privet.smpc.layers import SharedLayer, Sharer, is_foldable, module_layer
+from privet.smpc.model import SharedModel
+
+__all__ = ["convert_graph"]
 
 
 # -- the conversion ---------------------------------------------------------------------------
@@ -417,7 +138,7 @@ def _guarded(node: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             raise ParameterError(
                 f"node {node} cannot run on shared tensors with these arguments "
                 f"({type(exc).__name__}: {str(exc)[:200]}); see the supported calls in "
-                "privet.smpc.graph"
+                "privet.smpc.graph_calls"
             ) from None
 
     return run
@@ -521,7 +242,7 @@ def convert_graph(module: Any, share: Sharer, *, reference: bool = True) -> Shar
             f"from_torch takes models with one input; {type(module).__name__}.forward takes "
             f"{len(inputs)} ({', '.join(n.name for n in inputs)})"
         )
-    functions = _functions()
+    functions = graph_functions()
     index: dict[Any, int] = {inputs[0]: 0}
     layers: list[SharedLayer] = []
     plain: list[Callable[..., Any]] = []
