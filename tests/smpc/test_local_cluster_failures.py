@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from privet.cli.app import app
 from privet.core import SecureRandom
-from privet.errors import ParameterError, PeerTimeoutError, ProtocolError, TransportError
+from privet.errors import ParameterError, ProtocolError, TransportError
 from privet.smpc import RemoteClient, argmax, party_main
 from privet.smpc.local_cluster import LocalCluster, RemoteCluster
 
@@ -80,7 +80,9 @@ def test_a_stalled_party_makes_every_process_exit_the_dealer_too() -> None:
         stalled = c.processes["party-0"]
         os.kill(stalled.pid, signal.SIGSTOP)
         try:
-            with pytest.raises(PeerTimeoutError):
+            # the driver's own timeout, or the other party's, passed on in its abort: the
+            # two waits end together, and either may be read first
+            with pytest.raises(TransportError, match=r"timed out|PeerTimeoutError"):
                 _ = x < 2
         finally:
             os.kill(stalled.pid, signal.SIGCONT)
