@@ -187,9 +187,12 @@ class _Runtime:
             pass
         finally:
             abort = getattr(self.channel, "abort", None)
-            if callable(abort):  # the reason names the kind of failure, never a value
+            if callable(abort):  # the reason names the failure, never a value
                 where = "" if seq is None else f" in instruction {seq}"
-                abort(f"{type(exc).__name__}{where}")
+                # privet's messages name endpoints, tags and counts only (never a value or a
+                # share); anything else is an internal error: its type alone
+                said = f": {exc}" if isinstance(exc, PrivetError) else ""
+                abort(f"{type(exc).__name__}{where}{said}")
             else:
                 self.channel.close()
 
