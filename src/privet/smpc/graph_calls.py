@@ -17,7 +17,6 @@ Examples
 from __future__ import annotations
 
 import builtins
-import math
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -26,9 +25,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError
-from privet.smpc.layers import adaptive_avg_pool_layer, implicit_softmax_dim, module_layer, pair
+from privet.smpc.layers import (
+    adaptive_avg_pool_layer,
+    flatten,
+    implicit_softmax_dim,
+    module_layer,
+    pair,
+)
 from privet.smpc.nonlinear import exp, sigmoid, softmax, tanh
-from privet.smpc.tensor import SharedTensor, concatenate, rectify, stack
+from privet.smpc.tensor import SharedTensor, _axes, concatenate, rectify, stack
 from privet.smpc.tensor import _linear as bilinear
 
 __all__ = ["FUNCTIONS", "METHODS", "functions"]
@@ -56,10 +61,9 @@ def _mean(x: SharedTensor, dim: Any = None, keepdim: bool = False) -> SharedTens
 
 
 def _flatten(x: SharedTensor, start_dim: int = 0, end_dim: int = -1) -> SharedTensor:
-    if x.ndim == 0:
+    if x.ndim == 0:  # torch.flatten of a scalar is a 1-element vector
         return x.reshape((1,))
-    s, e = _dim(x, start_dim), _dim(x, end_dim)
-    return x.reshape((*x.shape[:s], math.prod(x.shape[s : e + 1]), *x.shape[e + 1 :]))
+    return flatten(x, start_dim, end_dim)
 
 
 def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -76,11 +80,8 @@ def _view(x: SharedTensor, *shape: Any, **kwargs: Any) -> SharedTensor:
 
 
 def _dim(x: SharedTensor, d: Any, *, extra: int = 0) -> int:
-    """Check a dim as torch does (``-n-extra <= d < n+extra``) and make it non-negative."""
-    n = x.ndim + extra
-    if not isinstance(d, int) or not -max(n, 1) <= d < max(n, 1):
-        raise ParameterError(f"dim {d!r} is out of range for a {x.ndim}-D tensor")
-    return d % max(n, 1)
+    """Check a dim as torch does (one of ``x.ndim + extra`` axes) and make it non-negative."""
+    return _axes(d, x.ndim + extra)[0]
 
 
 def _size(x: SharedTensor, dim: int | None = None) -> Any:

@@ -37,6 +37,7 @@ __all__ = [
     "Sharer",
     "adaptive_avg_pool_layer",
     "dense_kernel",
+    "flatten",
     "implicit_softmax_dim",
     "is_foldable",
     "module_layer",
@@ -346,16 +347,26 @@ def implicit_softmax_dim(ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def flatten(x: SharedTensor, start: int = 0, end: int = -1) -> SharedTensor:
+    """Merge the axes ``start..end`` into one (local), as ``torch.flatten``.
+
+    Raises
+    ------
+    ParameterError
+        If ``start`` or ``end`` is not an axis of ``x``.
+    """
+    nd = x.ndim
+    if not (-nd <= start < nd and -nd <= end < nd):
+        raise ParameterError(
+            f"flatten(start_dim={start}, end_dim={end}) does not fit a {nd}-D input"
+        )
+    s, e = start % nd, end % nd
+    return x.reshape((*x.shape[:s], math.prod(x.shape[s : e + 1]), *x.shape[e + 1 :]))
+
+
 def _flatten_layer(start: int, end: int) -> SharedLayer:
     def forward(x: SharedTensor) -> SharedTensor:
-        nd = x.ndim
-        if not (-nd <= start < nd and -nd <= end < nd):
-            raise ParameterError(
-                f"Flatten(start_dim={start}, end_dim={end}) does not fit a {nd}-D input"
-            )
-        s, e = start % nd, end % nd
-        shape = (*x.shape[:s], math.prod(x.shape[s : e + 1]), *x.shape[e + 1 :])
-        return x.reshape(shape)
+        return flatten(x, start, end)
 
     return SharedLayer("Flatten", forward)
 
