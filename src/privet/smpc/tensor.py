@@ -689,10 +689,6 @@ def ltz(a: SharedTensor, times: SharedTensor | None = None) -> SharedTensor:
             raise ParameterError(
                 f"ltz times needs the shape {a.shape} or (k, *{a.shape}), got {times.shape}"
             )
-    if a.ndim == 0:  # the bit-plane protocols work on arrays: compare a 1-element vector
-        y = None if times is None else times.reshape((*times.shape, 1))
-        out = ltz(a.reshape((1,)), y)
-        return out.reshape(() if times is None else times.shape)
     args: dict[str, Any] = {"x": a.reg, "shape": list(a.shape)}
     if times is None:
         return a.driver.emit("ltz", a.shape, 0, args)
@@ -724,8 +720,6 @@ def rectify(a: SharedTensor, *, truncate: bool = False) -> SharedTensor:
     layer's untruncated product) is truncated to them in the same instruction, its
     opening sent with the sign test's (:func:`privet.smpc.truncation.truncate_relu`).
     """
-    if a.ndim == 0:  # as in ltz: a 1-element vector
-        return rectify(a.reshape((1,)), truncate=truncate).reshape(())
     d = a.driver
     trunc, frac = _trunc_for(d, a.frac_bits) if truncate else (0, a.frac_bits)
     args = {"x": a.reg, "shape": list(a.shape), **d.mode_args(trunc)}
