@@ -205,10 +205,6 @@ def _no_weights(a: NDArray[np.float64]) -> SharedTensor:  # pragma: no cover - p
     raise ParameterError("this layer has no weights")
 
 
-def _identity(x: Any, *args: Any, **kwargs: Any) -> Any:
-    return x
-
-
 def _getattr(obj: Any, name: str) -> Any:
     if isinstance(obj, SharedTensor):
         if name == "shape":
