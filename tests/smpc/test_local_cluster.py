@@ -155,6 +155,26 @@ def test_private_inference_matches_the_plaintext_model(cluster: LocalCluster) ->
     assert np.array_equal(logits.argmax(1)[clear], plain.argmax(1)[clear])
 
 
+def test_a_second_query_opens_only_its_input_over_tls(
+    cluster: LocalCluster, data: np.random.Generator
+) -> None:
+    """The weights' masks are kept by the party and dealer processes between queries."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)  # test model only
+    net = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    model = cluster.from_torch(net.eval())
+    sent = []
+    for _ in range(2):
+        x = data.uniform(-1, 1, (4, 16))
+        cluster.reset_costs()
+        got = model(cluster.share(x, owner="bob")).reveal(to="bob")
+        sent.append(cluster.cost_report()["inference"].bytes_sent)
+        with torch.no_grad():
+            want = net.double()(torch.tensor(x)).numpy()
+        assert np.max(np.abs(got - want)) < 2e-3
+    assert sent[0] - sent[1] == (16 * 8 + 8 * 3) * 8 * 2  # w - b, once, by both parties
+
+
 def test_a_traced_model_runs_over_tls(cluster: LocalCluster, data: np.random.Generator) -> None:
     """A model with its own forward() (residual add, F.relu, view): a torch.fx graph."""
     torch = pytest.importorskip("torch")

@@ -10,6 +10,12 @@ given a triple ``a, b, c = f(a, b)`` for a bilinear ``f``, the parties compute `
 Then ``Σ z_i = f(a + d, b + e) = f(x, y)`` by bilinearity. The same code serves the
 elementwise product, ``matmul`` and ``conv2d`` (:data:`privet.smpc.ring.BILINEAR`).
 
+**A fixed second operand** (a model's weights, used by every query): its first product
+keeps ``b_i`` and the opened ``e`` (a :class:`FixedOperand`), and every later product by
+the same operand opens only ``d = x - a`` with a fresh ``a`` and ``c = f(a, b)``
+(:func:`~privet.smpc.recipes.fixed_triples`; SecureML, Mohassel & Zhang 2017, §4.2). A
+private inference then opens each weight once, not once per query.
+
 Communication (online): each party sends ``d`` and ``e`` to each other party: for 2 parties
 and an elementwise product, **4 ring elements per multiplication** (2 per party), 1 round.
 A square uses a pair ``(a, a²)`` and opens only ``d``: 2 ring elements for 2 parties.
@@ -27,15 +33,17 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from privet.smpc.recipes import Recipe, square_pairs, triples
+from privet.smpc.recipes import Recipe, fixed_triples, square_pairs, triples
 from privet.smpc.ring import Ring, add, bilinear_sum, mul, sub
 from privet.smpc.session import PartySession
 
 __all__ = [
+    "FixedOperand",
     "beaver_bilinear",
     "beaver_square",
     "bilinear_plan",
@@ -43,11 +51,34 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class FixedOperand:
+    """A party's share ``b`` of a fixed operand's mask, and the opened ``e = y - b``."""
+
+    b: Ring
+    e: Ring
+
+    def __repr__(self) -> str:  # never the values: b is a share
+        return f"FixedOperand(shape={self.b.shape})"
+
+
 def bilinear_plan(
-    kind: str, x_shape: tuple[int, ...], y_shape: tuple[int, ...], params: Mapping[str, Any]
+    kind: str,
+    x_shape: tuple[int, ...],
+    y_shape: tuple[int, ...],
+    params: Mapping[str, Any],
+    *,
+    fixed: str | None = None,
+    key: int = 0,
 ) -> list[Recipe]:
-    """Return the dealer material for one Beaver product: one triple."""
-    return [triples(kind, x_shape, y_shape, params)]
+    """Return the dealer material for one Beaver product: one triple.
+
+    ``fixed="new"``: the dealer keeps ``b`` under ``key`` (the second operand's register);
+    ``"reuse"``: the triple's second factor is that ``b`` (module docstring).
+    """
+    if fixed == "reuse":
+        return [fixed_triples(kind, x_shape, y_shape, params, key=key)]
+    return [triples(kind, x_shape, y_shape, params, keep=key if fixed == "new" else None)]
 
 
 def beaver_bilinear(
@@ -57,6 +88,9 @@ def beaver_bilinear(
     y: Ring,
     params: Mapping[str, Any],
     material: Mapping[str, Ring],
+    *,
+    fixed: FixedOperand | None = None,
+    keep: list[FixedOperand] | None = None,
 ) -> Ring:
     """Return this party's share of ``f(x, y)`` for the bilinear map ``kind`` (see module).
 
@@ -71,15 +105,27 @@ def beaver_bilinear(
     params
         The map's parameters (``stride``, ``padding``).
     material
-        This party's triple shares ``a``, ``b``, ``c``.
+        This party's triple shares ``a``, ``b``, ``c`` (``a``, ``c`` with ``fixed``).
+    fixed
+        ``y``'s kept mask share and opened ``e``: only ``x - a`` is opened.
+    keep
+        A list that receives ``y``'s :class:`FixedOperand`, for later products by ``y``.
 
     Returns
     -------
     numpy.ndarray
         The share of the product (no truncation).
     """
-    a, b = material["a"], material["b"]
-    d, e = sess.open([sub(x, a), sub(y, b)], step=f"beaver/{kind}")  # Beaver 1991, §2
+    a = material["a"]
+    if fixed is not None:
+        b = fixed.b
+        (d,) = sess.open([sub(x, a)], step=f"beaver/{kind}/fixed")
+        e = fixed.e.copy() if kind == "mul" and sess.leader else fixed.e  # mul adds b into e
+    else:
+        b = material["b"]
+        d, e = sess.open([sub(x, a), sub(y, b)], step=f"beaver/{kind}")  # Beaver 1991, §2
+        if keep is not None:
+            keep.append(FixedOperand(np.array(b), e.copy()))  # b: its own copy, not a PRG view
     # c is read last: its receiver gets it from the dealer only then, so the dealer's
     # c = f(a, b) overlaps the opening and this party's own products
     # party 0 folds f(d, b_0) + f(d, e) into f(d, b_0 + e): one product fewer

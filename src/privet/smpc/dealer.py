@@ -145,6 +145,17 @@ class Dealer:
         self._ch = channel
         self._rng = rng
         self._prgs: list[SeedPRG] = []
+        self._kept: dict[int, Ring] = {}
+
+    @property
+    def kept(self) -> int:
+        """How many fixed-operand masks it keeps (:func:`~privet.smpc.recipes.fixed_triples`)."""
+        return len(self._kept)
+
+    def forget(self, keys: Sequence[int]) -> None:
+        """Drop the masks kept under ``keys`` (their registers were freed)."""
+        for key in keys:
+            self._kept.pop(key, None)
 
     def setup(self, *, tag: str = "dealer/seeds") -> None:
         """Draw a fresh seed per party and send each party its own."""
@@ -169,6 +180,7 @@ class Dealer:
             for f in recipe.fields:
                 if not f.derived:
                     randoms[f.name] = _combine([d[f.name] for d in draws], f)
+            self._keep_and_read(recipe, randoms)
             derived = recipe.derive(randoms, self._rng)
             corrections = []
             for f in recipe.fields:
@@ -177,6 +189,21 @@ class Dealer:
                     corrections.append(_correction(derived[f.name], others, f))
             if corrections:
                 self._ch.send(to, corrections, tag=_tag(seq, k))
+
+    def _keep_and_read(self, recipe: Recipe, randoms: dict[str, Ring]) -> None:
+        """Keep the recipe's ``keep`` fields; add the kept values it ``reads`` to ``randoms``."""
+        for name, key in recipe.keep:
+            if key in self._kept:
+                raise ProtocolError(f"register {key} already has a fixed-operand mask")
+            self._kept[key] = randoms[name]  # a fresh array (_combine), not a PRG view
+        for name, key in recipe.reads:
+            try:
+                randoms[name] = self._kept[key]
+            except KeyError:
+                raise ProtocolError(
+                    f"no fixed-operand mask is kept for register {key}; the driver must "
+                    "mask it with its first product"
+                ) from None
 
 
 def _draw(prg: SeedPRG, nonce: int, recipe: Recipe, *, skip_derived: bool) -> dict[str, Ring]:

@@ -133,6 +133,8 @@ class Driver:
         self._seq = 0
         self._next_reg = 0
         self._free: list[int] = []
+        self._fixed: dict[int, bool] = {}  # fixed operands' registers: masked yet?
+        self._dealer_free: list[int] = []  # freed masked registers the dealer must forget
         self._costs = CostReport()
         self._pending: _Pending | None = None
         self._inflight: list[tuple[int, list[int]]] = []  # (seq, targets) not yet acknowledged
@@ -262,6 +264,25 @@ class Driver:
     def release(self, reg: int) -> None:
         """Mark a register as no longer needed (sent with the next instruction)."""
         self._free.append(reg)
+        if self._fixed.pop(reg, False):
+            self._dealer_free.append(reg)
+
+    def fix_operand(self, t: SharedTensor) -> None:
+        """Mark ``t`` as a fixed second operand of products (a model's weights).
+
+        Its first product opens ``t - b`` and every party and the dealer keep the mask;
+        later products by ``t`` open only their first operand
+        (:func:`~privet.smpc.recipes.fixed_triples`). The masks go when ``t`` is freed.
+        """
+        self._check_own(t)
+        self._fixed.setdefault(t.reg, False)
+
+    def fixed_args(self, reg: int) -> dict[str, str]:
+        """Return the ``fixed`` argument of a product whose second operand is ``reg``."""
+        if reg not in self._fixed:
+            return {}
+        masked, self._fixed[reg] = self._fixed[reg], True
+        return {"fixed": "reuse" if masked else "new"}
 
     def _new(self, shape: tuple[int, ...], frac: int) -> SharedTensor:
         reg = self._next_reg
@@ -300,6 +321,9 @@ class Driver:
         msg = encode(seq, op, args, consts, free)
         if dealer is None:
             dealer = bool(plan(decode(msg)))
+        if dealer and self._dealer_free:  # the dealer sees only its instructions' frees
+            free, self._dealer_free = free + self._dealer_free, []
+            msg = encode(seq, op, args, consts, free)
         if self._preprocess and io is None and self._pending is not None:
             self._defer(seq, msg, dealer=dealer)
             return

@@ -28,6 +28,11 @@ Supported layers (evaluation mode):
 The weights are fixed-point encoded (error ≤ 2^-(f+1) each); :meth:`SharedModel.layer_errors`
 measures each layer's error against the plaintext model on data the caller may reveal.
 
+Each weight is masked once: its first product opens ``w - b`` and the parties and the dealer
+keep that mask, so every later call opens only its own input's masked values (fixed-operand
+triples, :func:`privet.smpc.recipes.fixed_triples`). A query of one input to a large model
+then moves the input's bytes, not the weights'.
+
 Examples
 --------
 >>> import torch
@@ -251,9 +256,9 @@ def from_torch(driver: Driver, module: Any, *, owner: str | None = None) -> Shar
     name = owner or ""
 
     def share(a: NDArray[np.float64]) -> SharedTensor:
-        if remote:
-            return driver.share_from(name, a.shape)
-        return driver.share(a, owner=owner)
+        t = driver.share_from(name, a.shape) if remote else driver.share(a, owner=owner)
+        driver.fix_operand(t)  # masked once: each query opens only its own input
+        return t
 
     with driver.op("from_torch"):
         return convert(module, share, reference=not remote)

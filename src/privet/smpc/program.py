@@ -41,14 +41,18 @@ from privet.smpc.truncation import (
     truncation_plan,
 )
 
-__all__ = ["VERSION", "Instruction", "decode", "encode", "plan"]
+__all__ = ["FIXED", "VERSION", "Instruction", "decode", "encode", "plan"]
 
-VERSION: Final = 3
+VERSION: Final = 4
 """The instruction format's version. 2: ``ltz`` draws the sign mask of
 :func:`~privet.smpc.recipes.sign_masks` and may carry a product (``y``, ``y_shape``);
 ``relu`` is an instruction. 3: ``input`` and ``output`` name the client's message number
-``k`` (``in/k``, ``out/k``) and the encoding ``frac``, which travels with the shares. A
-runtime refuses any other version."""
+``k`` (``in/k``, ``out/k``) and the encoding ``frac``, which travels with the shares. 4:
+``bilinear`` may carry ``fixed`` (``"new"``/``"reuse"``): its second operand's mask is kept
+and re-used (:func:`~privet.smpc.recipes.fixed_triples`). A runtime refuses any other
+version."""
+FIXED: Final = ("new", "reuse")
+"""``fixed`` of a ``bilinear``: mask the second operand and keep the mask, or re-use it."""
 MAX_JSON_BYTES: Final = 1 << 20
 
 
@@ -182,7 +186,10 @@ def plan(ins: Instruction) -> list[Recipe]:
     op = ins.op
     if op == "bilinear":
         kind = ins.choice("kind", tuple(BILINEAR))
-        out = bilinear_plan(kind, ins.shape("xs"), ins.shape("ys"), ins.params())
+        fixed = ins.choice("fixed", FIXED) if "fixed" in ins.args else None
+        out = bilinear_plan(
+            kind, ins.shape("xs"), ins.shape("ys"), ins.params(), fixed=fixed, key=ins.reg("y")
+        )
         return out + _trunc(ins)
     if op == "square":
         return square_plan(ins.shape("shape")) + _trunc(ins)

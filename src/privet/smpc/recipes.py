@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from privet.core.errors import ParameterError
+from privet.core.errors import ParameterError, ProtocolError
 from privet.core.random import SecureRandom
 from privet.smpc.bitplanes import from_plane, plane_words, to_planes
 from privet.smpc.ring import Ring, bilinear, mul, output_shape
@@ -35,6 +35,7 @@ __all__ = [
     "Recipe",
     "dabits",
     "fan_triples",
+    "fixed_triples",
     "narrow_dtype",
     "sign_masks",
     "square_pairs",
@@ -101,18 +102,32 @@ class Recipe:
     """A request for correlated randomness: its fields, and how derived ones are computed.
 
     ``derive(random_values, dealer_rng)`` maps the reconstructed random fields to the
-    derived ones (run by the dealer only).
+    derived ones (run by the dealer only). ``keep`` names random fields the dealer keeps
+    after serving, each under a key (a register id), and ``reads`` values it kept earlier
+    that ``derive`` gets beside the random fields: the fixed operand of
+    :func:`fixed_triples`.
     """
 
     name: str
     fields: tuple[Field, ...]
     derive: Derive
+    keep: tuple[tuple[str, int], ...] = ()
+    reads: tuple[tuple[str, int], ...] = ()
 
 
 def triples(
-    kind: str, x_shape: tuple[int, ...], y_shape: tuple[int, ...], params: Mapping[str, Any]
+    kind: str,
+    x_shape: tuple[int, ...],
+    y_shape: tuple[int, ...],
+    params: Mapping[str, Any],
+    *,
+    keep: int | None = None,
 ) -> Recipe:
-    """Beaver triples for the bilinear map ``kind``: ``a``, ``b`` random, ``c = op(a, b)``."""
+    """Beaver triples for the bilinear map ``kind``: ``a``, ``b`` random, ``c = op(a, b)``.
+
+    With ``keep`` (the register id of the second operand), the dealer keeps ``b`` for the
+    :func:`fixed_triples` of later products by the same operand.
+    """
     out = output_shape(kind, x_shape, y_shape, params)
     frozen = dict(params)
 
@@ -127,6 +142,46 @@ def triples(
             Field("c", out, "arith", True),
         ),
         derive,
+        keep=() if keep is None else (("b", keep),),
+    )
+
+
+def fixed_triples(
+    kind: str,
+    x_shape: tuple[int, ...],
+    y_shape: tuple[int, ...],
+    params: Mapping[str, Any],
+    *,
+    key: int,
+) -> Recipe:
+    """Beaver triples whose second factor is the ``b`` kept under ``key``: ``a``, ``c = op(a, b)``.
+
+    For products by a fixed operand ``y`` (a model's weights): ``y - b`` was opened once,
+    by the :func:`triples` that kept ``b``, and each later product opens only ``x - a``
+    with a fresh ``a``. Every opened value is still one secret under its own uniform pad
+    used once (``y - b`` once, each ``x - a`` once), so the transcript is simulated as for
+    separate triples: the re-use of SecureML (Mohassel & Zhang 2017, IEEE S&P, §4.2, where
+    the masked data matrix is opened once for all iterations).
+
+    Examples
+    --------
+    >>> [f.name for f in fixed_triples("matmul", (1, 3), (3, 2), {}, key=7).fields]
+    ['a', 'c']
+    """
+    out = output_shape(kind, x_shape, y_shape, params)
+    frozen = dict(params)
+
+    def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
+        b = v["b"]
+        if b.shape != y_shape:
+            raise ProtocolError(f"the kept operand mask has shape {b.shape}, not {y_shape}")
+        return {"c": bilinear(kind, v["a"], b, frozen)}
+
+    return Recipe(
+        f"triple/{kind}/fixed",
+        (Field("a", x_shape, "arith", False), Field("c", out, "arith", True)),
+        derive,
+        reads=(("b", key),),
     )
 
 

@@ -43,9 +43,9 @@ from privet.core.channel import Channel, expect_arrays
 from privet.core.errors import PrivetError, ProtocolError
 from privet.core.random import SecureRandom, resolve_rng
 from privet.smpc import ring
-from privet.smpc.beaver import beaver_bilinear, beaver_square
+from privet.smpc.beaver import FixedOperand, beaver_bilinear, beaver_square
 from privet.smpc.dealer import Dealer
-from privet.smpc.program import Instruction, decode, encode, plan
+from privet.smpc.program import FIXED, Instruction, decode, encode, plan
 from privet.smpc.ring import Ring
 from privet.smpc.session import PartySession
 from privet.smpc.truncation import less_than_zero, truncate, truncate_relu
@@ -225,6 +225,7 @@ class DealerRuntime(_Runtime):
 
     def execute(self, ins: Instruction) -> None:
         """Serve the instruction's material (``setup`` sends the seeds)."""
+        self.dealer.forget(ins.free)  # fixed-operand masks of freed registers
         if ins.op == "setup":
             self.dealer.setup()
         else:
@@ -263,6 +264,7 @@ class PartyRuntime(_Runtime):
         super().__init__(channel, driver=driver, idle_timeout=idle_timeout)
         self.session = PartySession(channel, rng, timeout=timeout)
         self.registers: dict[int, Ring] = {}
+        self.fixed: dict[int, FixedOperand] = {}  # masks of fixed operands, by register
         self._ops: dict[str, Callable[[Instruction], None]] = {
             "setup": lambda ins: self.session.material.setup(),
             "input": self._input,
@@ -298,6 +300,7 @@ class PartyRuntime(_Runtime):
         """Run one instruction on this party's registers."""
         for r in ins.free:
             self.registers.pop(r, None)
+            self.fixed.pop(r, None)
         fn = self._ops.get(ins.op)
         if fn is None:
             raise ProtocolError(
@@ -397,8 +400,30 @@ class PartyRuntime(_Runtime):
         if x.shape != ins.shape("xs") or y.shape != ins.shape("ys"):
             raise ProtocolError("bilinear operand shapes differ from the instruction's")
         kind = ins.choice("kind", tuple(ring.BILINEAR))
-        z = beaver_bilinear(self.session, kind, x, y, ins.params(), mats[0])
+        fixed, keep = self._fixed_operand(ins, y)
+        z = beaver_bilinear(self.session, kind, x, y, ins.params(), mats[0], fixed=fixed, keep=keep)
+        if keep:
+            self.fixed[ins.reg("y")] = keep[0]
         self._finish(ins, z, mats[1:])
+
+    def _fixed_operand(
+        self, ins: Instruction, y: Ring
+    ) -> tuple[FixedOperand | None, list[FixedOperand] | None]:
+        """Return the kept mask of ``y`` to re-use, or a list to keep a new one in."""
+        if "fixed" not in ins.args:
+            return None, None
+        rid = ins.reg("y")
+        if ins.choice("fixed", FIXED) == "new":
+            if rid in self.fixed:
+                raise ProtocolError(f"register {rid} already has a fixed-operand mask")
+            return None, []
+        fixed = self.fixed.get(rid)
+        if fixed is None or fixed.b.shape != y.shape:
+            raise ProtocolError(
+                f"no fixed-operand mask of shape {y.shape} is kept for register {rid}; the "
+                "driver must mask it with its first product"
+            )
+        return fixed, None
 
     def _square(self, ins: Instruction) -> None:
         mats = self.session.fetch(plan(ins))

@@ -506,6 +506,7 @@ def _mul(a: SharedTensor, other: Any) -> SharedTensor:
             "ys": list(other.shape),
             "shape": list(shape),
             **d.mode_args(trunc),
+            **d.fixed_args(other.reg),
         }
         return d.emit("bilinear", shape, frac, args)
     c, cfrac = _encode_public(a, other)
@@ -539,6 +540,7 @@ def _linear(
             "ys": list(other.shape),
             "shape": list(shape),
             **d.mode_args(trunc),
+            **d.fixed_args(other.reg),
         }
         return d.emit("bilinear", shape, frac, args)
     c, cfrac = _encode_public(a, other)
@@ -658,6 +660,7 @@ def mul_to(a: SharedTensor, b: Any, frac: int, *, b_frac: int | None = None) -> 
             "ys": list(b.shape),
             "shape": list(shape),
             **d.mode_args(trunc),
+            **d.fixed_args(b.reg),
         }
         return d.emit("bilinear", shape, frac, args)
     bf = d.frac_bits if b_frac is None else b_frac

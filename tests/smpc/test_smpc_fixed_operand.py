@@ -1,0 +1,144 @@
+"""Fixed second operands (a model's weights): masked once, then only the input is opened."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import numpy as np
+import pytest
+
+from privet.core.random import SecureRandom
+from privet.errors import ProtocolError
+from privet.smpc import InProcessCluster
+from privet.smpc.program import Instruction, plan
+from privet.smpc.tensor import _linear
+
+torch = pytest.importorskip("torch")
+
+ULP = 2.0**-16
+
+
+def _mlp() -> Any:
+    torch.manual_seed(0)  # test model only
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+    ).eval()
+
+
+def _plain(net: Any, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        out: np.ndarray = net.double()(torch.tensor(x)).numpy()
+    return out
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+def test_each_query_after_the_first_opens_only_its_input(parties: int) -> None:
+    net = _mlp()
+    weights = 64 * 32 + 32 * 10  # the two weight matrices (the biases are only added)
+    rng = np.random.default_rng(0)  # test inputs only
+    with InProcessCluster(parties=parties, rng=SecureRandom.seeded(3)) as cluster:
+        model = cluster.from_torch(net)
+        sent = []
+        for _ in range(3):
+            x = rng.uniform(0, 1, (2, 64))
+            xs = cluster.share(x)
+            cluster.reset_costs()
+            logits = model(xs)
+            cost = cluster.cost_report()["inference"]
+            sent.append(cost.bytes_sent)
+            assert np.max(np.abs(logits.reveal() - _plain(net, x))) < 2e-3
+            assert cost.rounds == 11  # the same rounds: the input's opening carries them
+        # every party sends its share of w - b to every other party, once
+        assert sent[0] - sent[1] == weights * 8 * parties * (parties - 1)
+        assert sent[1] == sent[2]
+
+
+@pytest.mark.parametrize("mode", ["local", "dealer", "exact"])
+@pytest.mark.parametrize(
+    ("kind", "xs", "ys"),
+    [
+        ("matmul", (3, 5), (5, 4)),
+        ("mul", (2, 3, 4), (3, 1)),
+        ("conv2d", (2, 2, 5, 5), (3, 2, 3, 3)),
+    ],
+)
+def test_fixed_products_match_fresh_ones(
+    kind: str, xs: tuple[int, ...], ys: tuple[int, ...], mode: str
+) -> None:
+    rng = np.random.default_rng(1)  # test inputs only
+    w = rng.uniform(-2, 2, ys)
+    with InProcessCluster(parties=2, truncation=mode, rng=SecureRandom.seeded(4)) as cluster:
+        wt = cluster.share(w)
+        cluster.driver.fix_operand(wt)
+        for _ in range(3):  # the first product masks w, the next two re-use the mask
+            x = rng.uniform(-2, 2, xs)
+            xt = cluster.share(x)
+            if kind == "matmul":
+                got, want = (xt @ wt).reveal(), x @ w
+            elif kind == "mul":
+                got, want = (xt * wt).reveal(), x * w
+            else:
+                params = {"stride": [1, 1], "padding": [1, 1]}
+                got = _linear("conv2d", xt, wt, params).reveal()
+                want = torch.nn.functional.conv2d(
+                    torch.tensor(x), torch.tensor(w), padding=1
+                ).numpy()
+            assert np.max(np.abs(got - want)) < 60 * ULP
+
+
+def test_masks_are_dropped_with_their_register() -> None:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(5)) as cluster:
+        dealer, parties = cluster._dealer.dealer, cluster._parties
+        model = cluster.from_torch(_mlp())
+        x = cluster.share(np.zeros((1, 64)))
+        model(x).reveal()
+        assert dealer.kept == 2
+        assert all(len(p.fixed) == 2 for p in parties)
+        del model
+        gc.collect()
+        y = x + x  # a local instruction: the frees reach the parties only
+        assert all(not p.fixed for p in parties)
+        assert dealer.kept == 2
+        (y * y).reveal()  # the next instruction to the dealer carries them too
+        assert dealer.kept == 0
+        assert all(not p.fixed for p in parties)
+
+
+def _bilinear_args(x: Any, w: Any, fixed: str) -> dict[str, Any]:
+    return {
+        "x": x.reg,
+        "y": w.reg,
+        "kind": "matmul",
+        "params": {},
+        "xs": list(x.shape),
+        "ys": list(w.shape),
+        "shape": [x.shape[0], w.shape[1]],
+        "trunc": 0,
+        "mode": "dealer",
+        "fixed": fixed,
+    }
+
+
+@pytest.mark.parametrize("sequence", [["reuse"], ["new", "new"]])
+def test_a_driver_cannot_reuse_a_missing_mask_or_mask_twice(sequence: list[str]) -> None:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(6), timeout=5.0) as cluster:
+        d = cluster.driver
+        x, w = cluster.share(np.ones((2, 3))), cluster.share(np.ones((3, 2)))
+        for fixed in sequence[:-1]:
+            d.emit("bilinear", (2, 2), 32, _bilinear_args(x, w, fixed))
+        with pytest.raises(ProtocolError, match="fixed-operand mask"):
+            d.emit("bilinear", (2, 2), 32, _bilinear_args(x, w, sequence[-1]))
+
+
+def test_a_reused_triple_draws_no_second_factor() -> None:
+    args = {"x": 0, "y": 7, "kind": "matmul", "params": {}, "xs": [2, 3], "ys": [3, 4]}
+    shape = {"shape": [2, 4], "trunc": 0, "mode": "dealer"}
+    new = plan(Instruction(1, "bilinear", {**args, **shape, "fixed": "new"}))
+    reuse = plan(Instruction(2, "bilinear", {**args, **shape, "fixed": "reuse"}))
+    assert [f.name for f in new[0].fields] == ["a", "b", "c"]
+    assert new[0].keep == (("b", 7),)
+    assert [f.name for f in reuse[0].fields] == ["a", "c"]
+    assert reuse[0].reads == (("b", 7),)
+    with pytest.raises(ProtocolError, match="fixed"):
+        plan(Instruction(3, "bilinear", {**args, **shape, "fixed": "always"}))
