@@ -12,6 +12,8 @@ from hypothesis.extra import numpy as hnp
 
 from privet.errors import ParameterError, ParameterTypeError, ProtocolError
 from privet.transport.framing import (
+    ARRAY_OVERHEAD,
+    FRAME_OVERHEAD,
     HEADER_SIZE,
     MAGIC,
     VERSION,
@@ -236,3 +238,28 @@ def test_random_garbage_never_crashes() -> None:
             decode_frame(junk)
         except ProtocolError:
             continue
+
+
+def _empty_frame(shape: tuple[int, ...]) -> bytes:
+    """A frame of one empty uint64 array of ``shape`` (0 payload bytes), built by hand."""
+    good = wire("in/0", [np.empty((0,) * len(shape), dtype=np.uint64)])
+    b = bytearray(good)
+    struct.pack_into(f"<{len(shape)}Q", b, HEADER_SIZE + len("in/0") + 4, *shape)
+    return bytes(b)
+
+
+@pytest.mark.parametrize("shape", [(0, 2**63), (0, 2**31, 2**31, 2**31), (2**40, 0)])
+def test_an_empty_array_with_absurd_sides_is_refused(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ProtocolError, match=r"empty but its other sides"):
+        decode_frame(_empty_frame(shape))
+
+
+def test_a_legitimate_empty_array_still_arrives() -> None:
+    (a,) = decode_frame(_empty_frame((0, 4096))).arrays
+    assert a.shape == (0, 4096)
+
+
+def test_a_frame_of_empty_arrays_counts_their_memory() -> None:
+    frame = decode_frame(wire("t", [np.empty((0,), dtype=np.uint64)] * 100))
+    assert frame.nbytes == 0
+    assert frame.footprint == FRAME_OVERHEAD + 100 * ARRAY_OVERHEAD

@@ -217,6 +217,17 @@ def test_a_flooding_peer_is_a_protocol_error(creds: dict[str, Credentials]) -> N
     b.abort("done")
 
 
+def test_a_flood_of_empty_arrays_counts_toward_the_cap(creds: dict[str, Credentials]) -> None:
+    """Empty arrays carry no payload but cost memory: the cap counts each array's object."""
+    a, b = open_mesh(creds, parties=2, timeout=10.0, max_bytes=1000)
+    b.send(0, [np.empty((0,), dtype=np.uint64)] * 10, tag="f0")  # 0 payload bytes
+    time.sleep(0.5)
+    with pytest.raises(ProtocolError, match=r"nobody has asked for"):
+        a.recv(1, tag="other")
+    a.abort("done")
+    b.abort("done")
+
+
 def test_an_optional_peer_that_fails_ends_only_its_own_link(
     creds: dict[str, Credentials],
 ) -> None:

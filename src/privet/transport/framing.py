@@ -82,6 +82,11 @@ DEFAULT_MAX_BYTES: Final = 1 << 30
 MAX_ARRAYS: Final = 4096
 MAX_NDIM: Final = 32
 MAX_META_BYTES: Final = 1 << 20
+MAX_EMPTY_SPAN: Final = 1 << 31
+"""The largest product of the non-zero sides of an empty array (numpy refuses huge sides)."""
+FRAME_OVERHEAD: Final = 256
+ARRAY_OVERHEAD: Final = 256
+"""Memory a received frame and each of its arrays cost beyond the payload (Frame.footprint)."""
 MAX_TAG_BYTES: Final = 200
 
 _HEADER: Final = struct.Struct("<4sBBHHHIQ")
@@ -166,6 +171,15 @@ class Frame:
     def nbytes(self) -> int:
         """The payload bytes (Σ ``nbytes`` of the arrays)."""
         return sum(int(a.nbytes) for a in self.arrays)
+
+    @property
+    def footprint(self) -> int:
+        """Bytes it holds in memory, about: the payload plus each array's object.
+
+        A receiver's cap on unread frames counts this, not :attr:`nbytes`: thousands of
+        empty arrays cost no payload but a few hundred bytes each.
+        """
+        return self.nbytes + FRAME_OVERHEAD + ARRAY_OVERHEAD * len(self.arrays)
 
     def __repr__(self) -> str:  # never the payload: it may be a share
         shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in self.arrays)
@@ -348,6 +362,11 @@ def _parse_meta(
         shape = struct.unpack_from(f"<{ndim}Q", meta, off)
         off += 8 * ndim
         nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+        if nbytes == 0 and math.prod(d for d in shape if d) > MAX_EMPTY_SPAN:
+            raise ProtocolError(
+                f"array {k} is empty but its other sides multiply to more than "
+                f"{MAX_EMPTY_SPAN}; refused before allocating"
+            )
         total += nbytes
         if total > header.data_len:
             raise ProtocolError(
@@ -463,7 +482,13 @@ class FrameReader:
             raise ProtocolError("frame reader lost its header")
         if self._stage == 1:
             self._tag, specs = _parse_meta(header, self._buf)
-            self._arrays = [np.empty(shape, dtype=dt) for dt, shape in specs]
+            try:
+                self._arrays = [np.empty(shape, dtype=dt) for dt, shape in specs]
+            except (ValueError, MemoryError) as exc:  # a shape numpy cannot hold
+                raise ProtocolError(
+                    f"frame {self._tag!r} describes an array this host cannot allocate "
+                    f"({type(exc).__name__})"
+                ) from None
             self._stage = 2
             self._index = -1
         # stage 2: move to the next array that still needs bytes

@@ -85,7 +85,7 @@ class Link:
     def take(self) -> Frame:
         """Remove and return the oldest received message."""
         frame = self.inbox.popleft()
-        self.inbox_bytes -= frame.nbytes
+        self.inbox_bytes -= frame.footprint
         return frame
 
     def fileno(self) -> int:
@@ -215,7 +215,7 @@ class Link:
         if self.said_bye:
             raise ProtocolError(f"{self.name} sent a {frame.kind.name} frame after BYE")
         if frame.kind is FrameKind.DATA:
-            self.inbox_bytes += frame.nbytes
+            self.inbox_bytes += frame.footprint
             if self.inbox_bytes > self._max_buffered:
                 raise ProtocolError(
                     f"{self.name} sent {self.inbox_bytes} bytes that nobody has asked for "
