@@ -119,6 +119,48 @@ def test_a_take_outside_the_register_is_refused() -> None:
         t.join(5)
 
 
+@pytest.mark.parametrize("who", [1, 2])
+def test_a_value_is_opened_to_clients_only(who: int) -> None:
+    """Party 0 must not send its share to party 1 (which holds the other) or the dealer."""
+    driver, threads = _two_party_runtimes()
+    for i in range(2):
+        driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2]}), tag="op")
+        driver.send(i, encode(2, "output", {"x": 0, "dst": who, "k": 0, "frac": 16}), tag="op")
+    for i in range(2):
+        assert json.loads(driver.recv(i, tag="ack/1")[0].tobytes())["ok"]
+    acks = [json.loads(driver.recv(i, tag="ack/2")[0].tobytes()) for i in range(2)]
+    assert all(not a["ok"] and a["error"] == "ProtocolError" for a in acks)
+    assert "results are opened to clients only" in acks[0]["message"]
+    for t in threads:
+        t.join(5)
+
+
+def test_an_input_comes_from_a_client_only() -> None:
+    driver, threads = _two_party_runtimes()
+    args = {"out": 0, "src": 1, "k": 0, "shape": [2], "frac": 16}
+    for i in range(2):
+        driver.send(i, encode(1, "input", args), tag="op")
+    acks = [json.loads(driver.recv(i, tag="ack/1")[0].tobytes()) for i in range(2)]
+    assert all(not a["ok"] and "inputs come from clients" in a["message"] for a in acks)
+    for t in threads:
+        t.join(5)
+
+
+def test_an_instruction_number_that_comes_back_is_refused() -> None:
+    """A replayed seq would expand the same masks: two openings would reveal a difference."""
+    with smpc.InProcessCluster(parties=2, rng=SecureRandom.seeded(8), timeout=5.0) as cluster:
+        d = cluster.driver
+        x, z = cluster.share(np.array([3.25, -2.0])), cluster.share(np.zeros(2))
+
+        def trunc(t: Any) -> None:
+            d.emit("trunc", t.shape, 16, {"x": t.reg, "shape": [2], "bits": 16, "mode": "dealer"})
+
+        trunc(x)
+        d._seq -= 1  # a driver out of step: the next instruction repeats the last number
+        with pytest.raises(ProtocolError, match=r"does not follow instruction \d+: its masks"):
+            trunc(z)
+
+
 def test_a_garbage_instruction_stops_the_runtime() -> None:
     net = InMemoryNetwork(2, dealer=True, clients=1, timeout=5)
     rt = DealerRuntime(net.channel(2), None, driver=3)

@@ -402,3 +402,14 @@ def test_min_argmin_and_the_numpy_style_methods(cluster: InProcessCluster) -> No
     assert np.array_equal(minimum(x, 0.5).reveal(), np.minimum(a, 0.5))
     assert np.array_equal(minimum(x, x[::-1]).reveal(), np.minimum(a, a[::-1]))
     assert np.array_equal(minimum(x, np.uint8(1)).reveal(), np.minimum(a, 1))
+
+
+def test_comparisons_hold_across_the_documented_comparison_range(
+    cluster: InProcessCluster,
+) -> None:
+    """``x < y`` needs ``|x - y| < 2^(62-f)``: inputs below 2^(61-f) always satisfy it."""
+    edge = 2.0 ** (61 - 16) - 1.0
+    x = np.array([edge, -edge, edge, 0.0, -edge])
+    y = np.array([-edge, edge, edge - 1.0, -edge, 0.0])
+    got = (cluster.share(x) < cluster.share(y)).reveal()
+    assert np.array_equal(got, (x < y).astype(np.float64))

@@ -126,6 +126,20 @@ def _nonce(seq: int, k: int) -> int:
     return (seq << 16) | k
 
 
+def _next_seq(seq: int, last: int) -> int:
+    """Return ``seq`` if it follows ``last``: each instruction's key streams are used once.
+
+    The nonces are ``(seq, k)``; an instruction number that came back would expand the same
+    masks again, and two values opened under one mask reveal their difference.
+    """
+    if seq <= last:
+        raise ProtocolError(
+            f"instruction {seq} does not follow instruction {last}: its masks would repeat; "
+            "the driver is out of step or replaying"
+        )
+    return seq
+
+
 def _tag(seq: int, k: int) -> str:
     return f"dealer/{seq}/{k}"
 
@@ -146,6 +160,7 @@ class Dealer:
         self._rng = rng
         self._prgs: list[SeedPRG] = []
         self._kept: dict[int, Ring] = {}
+        self._last = -1  # the last instruction served: the key streams never repeat
 
     @property
     def kept(self) -> int:
@@ -160,6 +175,7 @@ class Dealer:
     def setup(self, *, tag: str = "dealer/seeds") -> None:
         """Draw a fresh seed per party and send each party its own."""
         self._prgs = []
+        self._last = -1
         for party in range(self._ch.parties):
             seed = self._rng.bytes(SEED_BYTES)
             self._prgs.append(SeedPRG(seed))
@@ -169,6 +185,7 @@ class Dealer:
         """Produce every recipe of ``plan`` for instruction ``seq``; send the corrections."""
         if not self._prgs:
             raise ProtocolError("the dealer got a request before set-up")
+        self._last = _next_seq(seq, self._last)
         n = len(self._prgs)
         for k, recipe in enumerate(plan):
             nonce = _nonce(seq, k)
@@ -300,6 +317,7 @@ class MaterialSource:
         self._timeout = timeout
         self._prg: SeedPRG | None = None
         self._pending: list[tuple[int, int, Recipe, _LazyFields]] = []
+        self._last = -1
 
     def setup(self, *, tag: str = "dealer/seeds") -> None:
         """Receive this party's seed from the dealer."""
@@ -314,11 +332,13 @@ class MaterialSource:
             tag=tag,
         )
         self._prg = SeedPRG(seed.tobytes())
+        self._last = -1
 
     def fetch(self, seq: int, plan: Sequence[Recipe]) -> list[Mapping[str, Ring]]:
         """Return this party's shares of every recipe of ``plan``, in order."""
         if self._prg is None:
             raise ProtocolError("material requested before the dealer's set-up")
+        self._last = _next_seq(seq, self._last)
         self.drain()
         ch = self._ch
         out: list[Mapping[str, Ring]] = []

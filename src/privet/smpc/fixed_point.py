@@ -5,11 +5,14 @@ A real ``x`` is stored as the ring element ``round(x * 2^f) mod 2^64`` (two's co
 
 Ranges (``f = 16``)
 -------------------
-* **Storage, addition and comparison**: ``|x| < 2^(62-f)`` (= 2^46 ≈ 7.0e13). Every encoded
-  input and public constant is checked against it: a value outside gives a
+* **Storage, addition and the sign test**: ``|x| < 2^(62-f)`` (= 2^46 ≈ 7.0e13). Every
+  encoded input and public constant is checked against it: a value outside gives a
   :class:`~privet.errors.ParameterError` (the values themselves are never shown: they may be
-  secret). The comparison and dealer truncation protocols add a bias of 2^62 and need the
+  secret). The sign test and dealer truncation protocols add a bias of 2^62 and need the
   biased value to stay below 2^63 (:mod:`privet.smpc.truncation`), hence 62 rather than 63.
+* **Comparison**: ``x < y`` tests the sign of ``x - y``, so it needs ``|x - y| < 2^(62-f)``;
+  inputs with ``|x|, |y| < 2^(61-f)`` (≈ 3.5e13) always satisfy it. Not checked: two values
+  each inside the storage range may differ by more.
 * **Multiplication**: the product of two fixed-point values carries ``2f`` fractional bits
   before truncation, so it must satisfy ``|x * y| < 2^(62-2f)`` (= 2^30 ≈ 1.07e9). Outside,
   the ring wraps silently (nothing in the shares can detect it without revealing): keep the

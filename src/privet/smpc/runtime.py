@@ -333,8 +333,18 @@ class PartyRuntime(_Runtime):
 
     # -- input and output ----------------------------------------------------------------
 
+    def _client(self, ins: Instruction, key: str) -> int:
+        """Return the endpoint ``key``, a client's: values come from and go to clients only."""
+        who = ins.integer(key)
+        if who < self.channel.parties or who == self.channel.dealer:
+            raise ProtocolError(
+                f"instruction {ins.op!r} names endpoint {who}, a computing party or the "
+                "dealer: inputs come from clients and results are opened to clients only"
+            )
+        return who
+
     def _input(self, ins: Instruction) -> None:
-        src = ins.integer("src")
+        src = self._client(ins, "src")
         tag = f"in/{ins.integer('k')}"
         share, meta = expect_arrays(
             self.channel.recv(src, tag=tag, timeout=self.session.timeout),
@@ -353,9 +363,7 @@ class PartyRuntime(_Runtime):
         self._put(ins, share)
 
     def _output(self, ins: Instruction) -> None:
-        dst = ins.integer("dst")
-        if dst == self.channel.party or dst == self.channel.dealer:
-            raise ProtocolError("a value is never opened to a party itself or to the dealer")
+        dst = self._client(ins, "dst")
         meta = np.array([ins.integer("frac")], dtype=U64)
         self.channel.send(dst, [self._get(ins, "x"), meta], tag=f"out/{ins.integer('k')}")
 
