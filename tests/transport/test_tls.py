@@ -234,6 +234,34 @@ def test_an_absent_peer_is_reported_by_name(creds: dict[str, Credentials]) -> No
         TlsChannel.open(cfg1, creds["party-1"])
 
 
+def test_silent_connections_do_not_hold_up_set_up(creds: dict[str, Credentials]) -> None:
+    """Anyone can open a TCP connection to a listening port and say nothing: each incoming
+    handshake runs on its own thread, so the real peer still gets in at once."""
+    socks = listeners(2)
+    ports = [s.getsockname()[1] for s in socks]
+    silent = [socket.create_connection(("127.0.0.1", ports[0])) for _ in range(3)]
+    out: dict[int, Any] = {}
+
+    def start(i: int) -> None:
+        cfg = NetworkConfig.local(me=i, ports=ports, parties=2, dealer=False, connect_timeout=20)
+        try:
+            out[i] = TlsChannel.open(cfg, creds[f"party-{i}"], listener=socks[i])
+        except PrivetError as exc:  # reported below
+            out[i] = exc
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(40)
+    for s in silent:
+        s.close()
+    # one at a time, the three silent ones would hold party-0's acceptor for 3 x 10 s
+    assert all(isinstance(out[i], TlsChannel) for i in range(2)), out
+    for i in range(2):
+        out[i].close()
+
+
 def test_credentials_must_match_the_endpoint(creds: dict[str, Credentials]) -> None:
     cfg = NetworkConfig.local(me=1, ports=[1, 2], parties=2, dealer=False)
     with pytest.raises(ParameterError, match=r"credentials are for 'party-0'"):

@@ -57,6 +57,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final
 
@@ -83,6 +84,8 @@ __all__ = ["TlsChannel"]
 
 _HELLO_TAG: Final = "hello"
 _HANDSHAKE_TIMEOUT: Final = 10.0
+_MAX_PENDING: Final = 32
+"""Incoming handshakes admitted at once during set-up; more connections are closed."""
 _LINGER: Final = 2.0
 
 
@@ -234,27 +237,15 @@ class TlsChannel:
                     "is the port in use?"
                 ) from None
         deadline = time.monotonic() + config.connect_timeout
-        links: dict[int, Link] = {}
-        lock = threading.Lock()
-        refused = [0]
+        setup = _SetUp(config, deadline, inbound)
+        links, lock, stop = setup.links, setup.lock, setup.stop
         errors: list[PrivetError] = []
-        stop = threading.Event()
         acceptor = None
         try:
             if server_ctx is not None and listener is not None:
                 acceptor = threading.Thread(
                     target=_accept_loop,
-                    args=(
-                        config,
-                        server_ctx,
-                        listener,
-                        inbound,
-                        links,
-                        lock,
-                        refused,
-                        deadline,
-                        stop,
-                    ),
+                    args=(setup, server_ctx, listener),
                     name=f"privet-accept-{config.me}",
                     daemon=True,
                 )
@@ -287,11 +278,11 @@ class TlsChannel:
             )
             raise TransportError(
                 f"{config.me_endpoint.name}: no valid connection from {who} within "
-                f"{config.connect_timeout:g} s ({refused[0]} refused); start every endpoint "
+                f"{config.connect_timeout:g} s ({setup.refused} refused); start every endpoint "
                 "with the same session and certificates from the same CA"
             )
         chan = cls(config, links, optional=optional)
-        chan.refused = refused[0]
+        chan.refused = setup.refused
         return chan
 
     # -- Channel protocol ------------------------------------------------------------------
@@ -674,53 +665,97 @@ def _connect(config: NetworkConfig, ctx: ssl.SSLContext, j: int, deadline: float
     return Link(j, peer.name, sock, max_bytes=config.max_bytes)
 
 
-def _accept_loop(
-    config: NetworkConfig,
-    ctx: ssl.SSLContext,
-    listener: socket.socket,
-    expected: list[int],
-    links: dict[int, Link],
-    lock: threading.Lock,
-    refused: list[int],
-    deadline: float,
-    stop: threading.Event,
-) -> None:
-    """Accept until every expected peer has a valid link, ``stop`` is set or time is up."""
-    listener.settimeout(0.2)
-    while time.monotonic() < deadline and not stop.is_set():
-        with lock:
-            if all(j in links for j in expected):
-                return
-        try:
-            raw, _addr = listener.accept()
-        except TimeoutError:
-            continue
-        except OSError:
-            return
-        try:
-            link = _admit(config, ctx, raw, expected, links, lock, deadline)
-        except (PrivetError, OSError):
-            refused[0] += 1
-            raw.close()
-            continue
-        with lock:
-            if stop.is_set():  # set-up is over: too late to join
-                link.close()
-                return
-            links[link.peer] = link
+@dataclass
+class _SetUp:
+    """One endpoint's set-up: the links so far, shared by the acceptor's threads."""
+
+    config: NetworkConfig
+    deadline: float
+    expected: list[int]  # the peers that connect to this endpoint
+    links: dict[int, Link] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+    refused: int = 0
+
+    def complete(self) -> bool:
+        """Whether every expected peer has a link."""
+        with self.lock:
+            return all(j in self.links for j in self.expected)
+
+    def refuse(self) -> None:
+        """Count one refused connection."""
+        with self.lock:
+            self.refused += 1
 
 
-def _admit(
-    config: NetworkConfig,
-    ctx: ssl.SSLContext,
-    raw: socket.socket,
-    expected: list[int],
-    links: dict[int, Link],
-    lock: threading.Lock,
-    deadline: float,
-) -> Link:
+def _accept_loop(setup: _SetUp, ctx: ssl.SSLContext, listener: socket.socket) -> None:
+    """Accept until every expected peer has a valid link, ``stop`` is set or time is up.
+
+    Each connection is admitted on its own thread, so a connection that never completes
+    its handshake (anyone can open one to a listening port) holds up nobody else; at most
+    ``_MAX_PENDING`` handshakes run at once, and a connection beyond that is closed.
+    """
+    wake_r, wake_w = socket.socketpair()  # an admitted link wakes the loop at once
+    pending: list[threading.Thread] = []
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(listener, selectors.EVENT_READ)
+            sel.register(wake_r, selectors.EVENT_READ)
+            while time.monotonic() < setup.deadline and not setup.stop.is_set():
+                if setup.complete():
+                    return
+                ready = [key.fileobj for key, _ in sel.select(0.2)]
+                if wake_r in ready:
+                    with contextlib.suppress(OSError):
+                        wake_r.recv(4096)
+                if listener not in ready:
+                    continue
+                try:
+                    raw, _addr = listener.accept()
+                except (BlockingIOError, TimeoutError):
+                    continue
+                except OSError:
+                    return
+                pending = [t for t in pending if t.is_alive()]
+                if len(pending) >= _MAX_PENDING:
+                    setup.refuse()
+                    raw.close()
+                    continue
+                t = threading.Thread(
+                    target=_admit_one,
+                    args=(setup, ctx, raw, wake_w),
+                    name=f"privet-admit-{setup.config.me}",
+                    daemon=True,
+                )
+                t.start()
+                pending.append(t)
+    finally:  # a handshake still running ends by its own deadline and adds no link late
+        wake_r.close()
+        wake_w.close()  # (a closed socket object refuses send: no stray byte elsewhere)
+
+
+def _admit_one(setup: _SetUp, ctx: ssl.SSLContext, raw: socket.socket, wake: socket.socket) -> None:
+    """Admit one incoming connection (a thread of :func:`_accept_loop`)."""
+    try:
+        link = _admit(setup, ctx, raw)
+    except (PrivetError, OSError):
+        setup.refuse()
+        raw.close()
+        return
+    with setup.lock:  # too late once set-up is over, or when a twin won the race
+        late = setup.stop.is_set() or link.peer in setup.links
+        if not late:
+            setup.links[link.peer] = link
+    if late:
+        link.close()
+    with contextlib.suppress(OSError):
+        wake.send(b"!")
+
+
+def _admit(setup: _SetUp, ctx: ssl.SSLContext, raw: socket.socket) -> Link:
     """Handshake with one incoming connection and check who it is; raise to refuse it."""
-    hs_deadline = min(deadline, time.monotonic() + _HANDSHAKE_TIMEOUT)
+    config = setup.config
+    hs_deadline = min(setup.deadline, time.monotonic() + _HANDSHAKE_TIMEOUT)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     raw.settimeout(max(0.01, hs_deadline - time.monotonic()))
     try:
@@ -730,9 +765,9 @@ def _admit(
     try:
         frame = read_frame(sock, deadline=hs_deadline, name="an incoming peer")
         sender = _check_hello(frame, config, frm=None, name="an incoming peer")
-        with lock:
-            taken = sender in links
-        if sender not in expected or taken:
+        with setup.lock:
+            taken = sender in setup.links
+        if sender not in setup.expected or taken:
             raise SecurityError(f"endpoint {sender} may not connect here (or is connected)")
         name = config.endpoints[sender].name
         check_peer_name(sock, name)
