@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,17 @@ def test_parties_are_separate_processes_linked_by_tls(cluster: LocalCluster) -> 
     assert cluster.parties == 2
     assert cluster.clients == ("driver", "bob")
     assert "LocalCluster(parties=2, processes=3" in repr(cluster)
+
+
+def test_each_process_gets_only_its_own_key(cluster: LocalCluster) -> None:
+    root = Path(cluster._tmp.name)
+    for name in cluster.processes:
+        own = root / f"certs-{name}"
+        assert sorted(p.name for p in own.iterdir()) == sorted(
+            ["ca.pem", f"{name}.key", f"{name}.pem"]
+        )
+        assert own.stat().st_mode & 0o077 == 0
+        assert not (root / "certs" / f"{name}.key").exists()
 
 
 def test_mul_and_matmul_are_correct(cluster: LocalCluster, data: np.random.Generator) -> None:

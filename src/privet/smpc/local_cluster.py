@@ -183,7 +183,8 @@ class LocalCluster(DriverFacade):
         }
         spawned = list(range(n)) + ([n] if dealer else [])
         for i in spawned:
-            self._spawn(endpoint_names[i], {**boot, "me": i}, folder)
+            own = _own_folder(folder / "certs", endpoint_names[i])
+            self._spawn(endpoint_names[i], {**boot, "me": i, "certs": str(own)}, folder)
         deadline = time.monotonic() + self._connect_timeout
         ports: list[int] = []
         local_dealer = None
@@ -539,6 +540,20 @@ def _start_local_dealer(
     t = threading.Thread(target=run, name="privet-dealer", daemon=True)
     t.start()
     return t
+
+
+def _own_folder(certs: Path, name: str) -> Path:
+    """Move ``name``'s key and certificate into a private folder of their own, with the CA's.
+
+    Each child process then reads only its own key, not the others' (defense in depth: on
+    one host they share a user, on real hosts each has only its own files anyway).
+    """
+    own = certs.parent / f"certs-{name}"
+    own.mkdir(mode=0o700)
+    for suffix in (".pem", ".key"):
+        os.replace(certs / f"{name}{suffix}", own / f"{name}{suffix}")
+    (own / "ca.pem").write_bytes((certs / "ca.pem").read_bytes())
+    return own
 
 
 def _reap(procs: dict[str, subprocess.Popen[bytes]], tmp: tempfile.TemporaryDirectory[str]) -> None:
