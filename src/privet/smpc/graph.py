@@ -59,7 +59,7 @@ from numpy.typing import NDArray
 from privet.core.errors import ParameterError, PrivetError
 from privet.smpc.graph_calls import FUNCTIONS, METHODS
 from privet.smpc.graph_calls import functions as graph_functions
-from privet.smpc.layers import SharedLayer, Sharer, is_foldable, module_layer
+from privet.smpc.layers import SharedLayer, Sharer, is_foldable, is_no_op, module_layer
 from privet.smpc.model import SharedModel
 
 __all__ = ["convert_graph"]
@@ -177,13 +177,12 @@ _ALIAS_METHODS: Final = frozenset({"contiguous", "float", "double", "clone", "de
 
 def _is_alias(node: Any, gm: Any) -> bool:
     """Whether ``node`` returns its first argument unchanged (eval-mode dropout, ...)."""
-    import torch
     import torch.nn.functional as F
 
     if not node.args or not isinstance(node.args[0], type(node)):
         return False
     if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), torch.nn.Dropout | torch.nn.Identity)
+        return is_no_op(gm.get_submodule(node.target))
     if node.op == "call_method":
         return node.target in _ALIAS_METHODS and len(node.args) == 1 and not node.kwargs
     if node.op == "call_function" and node.target is F.dropout:
@@ -195,6 +194,77 @@ def _is_alias(node: Any, gm: Any) -> bool:
             )
         return True
     return node.op == "call_function" and node.target is operator.pos
+
+
+_IN_PLACE_OPERATORS: Final = frozenset(
+    {operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.imatmul}
+)
+_VIEWS: Final = frozenset(
+    {"view", "reshape", "flatten", "transpose", "permute", "squeeze", "unsqueeze", "t", "expand"}
+)
+"""Tensor methods whose result may share memory with their input."""
+
+
+def _mutates(node: Any, gm: Any) -> bool:
+    """Whether ``node`` writes into its first argument (``inplace=True``, ``+=``, ...)."""
+    if node.op == "call_module":
+        return bool(getattr(gm.get_submodule(node.target), "inplace", False))
+    if node.op == "call_function":
+        name = str(getattr(node.target, "__name__", ""))
+        return (
+            node.target in _IN_PLACE_OPERATORS
+            or bool(node.kwargs.get("inplace", False))
+            or (name.endswith("_") and not name.startswith("_"))
+        )
+    return False
+
+
+_ARITHMETIC: Final = frozenset(
+    {operator.add, operator.sub, operator.mul, operator.truediv, operator.matmul, operator.neg}
+)
+
+
+def _check_unused(node: Any) -> None:
+    """Refuse arithmetic or a layer whose result nothing reads: an update fx did not see.
+
+    fx records ``y += 1`` as ``y + 1`` and keeps reading the old ``y`` (torch changes ``y``
+    itself), and an in-place layer called for its effect (``self.act(y)``) leaves a value
+    that nothing reads. Either way the traced graph computes another model.
+    """
+    if node.users or node.op not in ("call_function", "call_module"):
+        return
+    if node.op == "call_module" or node.target in _ARITHMETIC:
+        raise ParameterError(
+            f"node {node.name}'s result is never used: if forward updates a tensor in place "
+            "(y += ..., an inplace=True layer called for its effect), torch.fx cannot see it; "
+            "write y = y + ... and use the result"
+        )
+
+
+def _check_in_place(node: Any, gm: Any) -> None:
+    """Refuse an in-place step whose input (or what it views) is read elsewhere too.
+
+    fx records ``F.relu(y, inplace=True)`` and ``y += 1`` as new values, while torch changes
+    ``y`` itself: any other reader of ``y`` (or of the tensor ``y`` views) would see the
+    old value here and the new one in torch. With no other reader the two agree.
+    """
+    if not _mutates(node, gm) or not node.args or not isinstance(node.args[0], type(node)):
+        return
+    chain = [node]
+    target = node.args[0]
+    while True:
+        others = set(target.users) - set(chain)
+        if others:
+            raise ParameterError(
+                f"node {node.name} changes {target.name} in place, which "
+                f"{', '.join(sorted(u.name for u in others))} also read(s): torch.fx cannot "
+                "follow the change; use the out-of-place form (inplace=False, y = y + ...)"
+            )
+        viewed = target.op == "call_method" and target.target in _VIEWS
+        if not viewed or not target.args or not isinstance(target.args[0], type(node)):
+            return
+        chain.append(target)
+        target = target.args[0]
 
 
 def _is_relu(node: Any) -> bool:
@@ -262,6 +332,8 @@ def convert_graph(module: Any, share: Sharer, *, reference: bool = True) -> Shar
     for node in nodes:
         if node.op == "placeholder" or node in folded:
             continue
+        _check_unused(node)
+        _check_in_place(node, gm)
         if node.op == "output":
             result = node.args[0]
             if not isinstance(result, type(node)) or result not in index:

@@ -40,6 +40,7 @@ __all__ = [
     "flatten",
     "implicit_softmax_dim",
     "is_foldable",
+    "is_no_op",
     "module_layer",
     "pair",
     "unfold",
@@ -115,7 +116,7 @@ def unfold(
 
 SUPPORTED_MODULES: Final = (
     "Linear, Conv2d, BatchNorm1d/2d, ReLU, Sigmoid, Tanh, MaxPool2d, AvgPool2d, "
-    "AdaptiveAvgPool2d, Flatten, Softmax, Dropout, Identity"
+    "AdaptiveAvgPool2d, Flatten, Softmax, Dropout (any), Identity"
 )
 """The layer types :func:`~privet.smpc.model.from_torch` converts (for messages and docs)."""
 
@@ -134,6 +135,14 @@ def is_foldable(m: Any, nxt: Any) -> bool:
     if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
         return bool(nxt.num_features == m.out_channels)
     return False
+
+
+def is_no_op(m: Any) -> bool:
+    """Whether module ``m`` returns its input in eval mode: any dropout, ``Identity``."""
+    from torch import nn
+    from torch.nn.modules.dropout import _DropoutNd
+
+    return isinstance(m, _DropoutNd | nn.Identity)
 
 
 def module_layer(
@@ -185,7 +194,7 @@ def module_layer(
         return _flatten_layer(m.start_dim, m.end_dim)
     if isinstance(m, nn.Softmax):
         return _softmax_layer(None if m.dim is None else int(m.dim))
-    if isinstance(m, nn.Dropout | nn.Identity):
+    if is_no_op(m):
         return SharedLayer(type(m).__name__, _identity)
     raise ParameterError(
         f"layer {type(m).__name__} is not supported by from_torch; supported: {SUPPORTED_MODULES}"
@@ -299,6 +308,11 @@ def _pool_layer(m: Any) -> SharedLayer:
     padding = pair(m.padding)
     if getattr(m, "ceil_mode", False):
         raise ParameterError("pooling with ceil_mode=True is not supported; use ceil_mode=False")
+    if getattr(m, "return_indices", False):
+        raise ParameterError(
+            "MaxPool2d with return_indices=True is not supported (a shared model returns the "
+            "values only); use return_indices=False"
+        )
     is_max = isinstance(m, nn.MaxPool2d)
     if is_max and pair(m.dilation) != (1, 1):
         raise ParameterError("MaxPool2d with dilation is not supported; use dilation=1")

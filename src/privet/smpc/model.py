@@ -22,7 +22,7 @@ Supported layers (evaluation mode):
   it), ``AvgPool2d`` (window sum divided by the public ``k``, or by each window's count of
   input cells with ``count_include_pad=False``), ``AdaptiveAvgPool2d``
   (where the input's sides are multiples of the output's: then it is an average pool),
-  ``Flatten``, ``Softmax`` (:func:`privet.smpc.softmax`), ``Dropout`` and ``Identity``
+  ``Flatten``, ``Softmax`` (:func:`privet.smpc.softmax`), any dropout and ``Identity``
   (no-ops).
 
 The weights are fixed-point encoded (error ≤ 2^-(f+1) each); :meth:`SharedModel.layer_errors`
@@ -59,7 +59,7 @@ from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError, ParameterTypeError
 from privet.smpc.driver import Driver
-from privet.smpc.layers import SharedLayer, Sharer, is_foldable, module_layer
+from privet.smpc.layers import SharedLayer, Sharer, is_foldable, is_no_op, module_layer
 from privet.smpc.tensor import SharedTensor
 
 __all__ = [
@@ -161,14 +161,26 @@ class SharedModel:
                 "this model keeps no plaintext reference (its weights came from a remote "
                 "owner, or it was not built by from_torch); compare on the owner's host"
             )
+        if not isinstance(x, SharedTensor):
+            raise ParameterTypeError(
+                f"layer_errors takes the shared input first, got {type(x).__name__}; "
+                "share it, then pass the same values in the clear as plain_input"
+            )
+        plain = np.array(plain_input, dtype=np.float64)  # a copy: any layout, any strides
+        if plain.shape != x.shape:
+            raise ParameterError(
+                f"plain_input has shape {plain.shape}, the shared input {x.shape}; pass the "
+                "same values in the clear"
+            )
         refs: list[Any] = []
         with torch.no_grad():
             _execute(
                 self._plain,
                 self._inputs,
                 self._output,
-                torch.as_tensor(np.asarray(plain_input), dtype=torch.float64),
+                torch.from_numpy(plain),
                 record=refs,
+                snapshot=lambda v: v.clone() if isinstance(v, torch.Tensor) else v,
             )
         got: list[Any] = []
         _execute(self.layers, self._inputs, self._output, x, record=got)
@@ -190,10 +202,12 @@ def _execute(
     x: Any,
     *,
     record: list[Any] | None = None,
+    snapshot: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Run ``steps`` on ``x``; a value is dropped after its last reader (registers freed).
 
-    With ``record`` every step's output is appended to it and kept.
+    With ``record`` every step's output is appended to it and kept (through ``snapshot``:
+    a copy, where a later in-place step, a ``ReLU(inplace=True)``, would change it).
     """
     last = [0] * (len(steps) + 1)
     for k, refs in enumerate(inputs):
@@ -204,7 +218,7 @@ def _execute(
     for k, (step, refs) in enumerate(zip(steps, inputs, strict=True)):
         values.append(step(*(values[i] for i in refs)))
         if record is not None:
-            record.append(values[-1])
+            record.append(values[-1] if snapshot is None else snapshot(values[-1]))
         for i in refs:
             if last[i] == k and i != output:
                 values[i] = None
@@ -294,7 +308,8 @@ def convert(module: Any, share: Sharer, *, reference: bool = True) -> SharedMode
 
     if not isinstance(module, nn.Module):
         raise ParameterTypeError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
-    if not isinstance(module, nn.Sequential):
+    _check_hooks(module)
+    if not _runs_as_chain(module):  # a forward of its own somewhere: trace it
         from privet.smpc.graph import convert_graph
 
         return convert_graph(module, share, reference=reference)
@@ -304,7 +319,7 @@ def convert(module: Any, share: Sharer, *, reference: bool = True) -> SharedMode
     pairs = [
         (m, r)
         for m, r in zip(_flatten_sequential(module), _flatten_sequential(ref), strict=True)
-        if not isinstance(m, nn.Dropout | nn.Identity)
+        if not is_no_op(m)
     ]
     mods = [m for m, _ in pairs]
     refs = [r for _, r in pairs]
@@ -323,6 +338,49 @@ def convert(module: Any, share: Sharer, *, reference: bool = True) -> SharedMode
         layers.append(module_layer(m, share, bn=bn, exact=exact))
         plain.append(_seq(seq))
     return SharedModel(layers, plain=plain if reference else None)
+
+
+def _runs_as_chain(module: Any) -> bool:
+    """Whether ``module`` is Sequentials of torch's own layers, every ``forward`` torch's.
+
+    A subclass with a ``forward`` of its own (a ``Sequential`` adding a residual, a
+    ``Linear`` scaling its output) must be traced: matched by its base class it would
+    compute the base's ``forward``.
+    """
+    from torch import nn
+
+    for m in module.modules():
+        if isinstance(m, nn.Sequential):
+            if type(m).forward is not nn.Sequential.forward:
+                return False
+        elif not type(m).__module__.startswith("torch.nn."):
+            return False
+    return isinstance(module, nn.Sequential)
+
+
+def _check_hooks(module: Any) -> None:
+    """Refuse a model whose modules have forward hooks: they change what it computes.
+
+    Pruning (``torch.nn.utils.prune``) and the old ``weight_norm`` recompute the weight in a
+    pre-hook, and a forward hook may rescale an output; from_torch reads the weights and
+    runs the layers itself, so it would silently compute another model.
+    """
+    from torch.nn.modules import module as torch_module
+
+    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+        raise ParameterError(
+            "global forward hooks are registered (torch.nn.modules.module."
+            "register_module_forward_hook); remove them before from_torch"
+        )
+    for name, m in module.named_modules():
+        if m._forward_hooks or m._forward_pre_hooks:
+            where = name or type(module).__name__
+            raise ParameterError(
+                f"module {where!r} ({type(m).__name__}) has forward hooks, which from_torch "
+                "would ignore; make pruning or weight norm permanent "
+                "(torch.nn.utils.prune.remove, torch.nn.utils.remove_weight_norm) or remove "
+                "the hooks first"
+            )
 
 
 def _seq(mods: list[Any]) -> Callable[[Any], Any]:

@@ -1,0 +1,208 @@
+"""A converted model computes what torch computes on it, or from_torch refuses it.
+
+Subclasses with a forward of their own, in-place updates torch.fx cannot see, forward hooks
+(pruning), and the diagnostics of layer_errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from privet.core.random import SecureRandom
+from privet.errors import ParameterError, ParameterTypeError
+from privet.smpc import InProcessCluster
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[InProcessCluster]:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(21)) as c:
+        yield c
+
+
+@pytest.fixture
+def x() -> np.ndarray:
+    return np.random.default_rng(3).uniform(-1, 1, (5, 6))  # test inputs only
+
+
+def _check(cluster: InProcessCluster, net: Any, x: np.ndarray) -> None:
+    net = net.eval()
+    with torch.no_grad():
+        want = net.double()(torch.tensor(x)).numpy()
+    got = cluster.from_torch(net.float())(cluster.share(x)).reveal()
+    assert np.max(np.abs(got - want)) < 1e-3
+
+
+class ScaledLinear(nn.Linear):
+    def forward(self, x: Any) -> Any:
+        return 2 * super().forward(x)
+
+
+class LeakyReLU(nn.ReLU):  # a subclass of a supported layer computing something else
+    def forward(self, x: Any) -> Any:
+        return F.relu(x) - 0.25 * F.relu(-x)
+
+
+class Residual(nn.Sequential):
+    def forward(self, x: Any) -> Any:
+        return x + super().forward(x)
+
+
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: Any) -> Any:
+        return x + F.relu(self.fc(x))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.Sequential(ScaledLinear(6, 4), nn.ReLU()),
+        lambda: nn.Sequential(nn.Linear(6, 6), LeakyReLU()),
+        lambda: Residual(nn.Linear(6, 6), nn.ReLU()),
+        lambda: nn.Sequential(Block(), Block(), nn.Linear(6, 3)),  # the ResNet "layer" pattern
+        lambda: nn.Sequential(nn.Linear(6, 6), nn.Dropout1d(0.3), nn.ReLU(), nn.AlphaDropout(0.2)),
+    ],
+)
+def test_a_forward_of_its_own_inside_a_sequential_is_followed(
+    cluster: InProcessCluster, x: np.ndarray, make: Any
+) -> None:
+    torch.manual_seed(0)  # test model only
+    _check(cluster, make(), x)
+
+
+class InPlaceReadAgain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: Any) -> Any:
+        y = self.fc(x)
+        z = F.relu(y, inplace=True)  # torch: y is rectified too
+        return y + z
+
+
+class InPlaceForEffect(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Any) -> Any:
+        y = self.fc(x)
+        self.act(y)  # the result is dropped: only the in-place change counts
+        return y
+
+
+class AugmentedAlias(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: Any) -> Any:
+        y = self.fc(x)
+        z = y
+        y += 1.0  # torch: z sees it; fx records y + 1 and keeps the old y for z
+        return z * 2
+
+
+class InPlaceThroughAView(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: Any) -> Any:
+        y = self.fc(x)
+        flat = y.view(-1)
+        F.relu(flat, inplace=True)  # changes y through its view
+        return y * 2 + flat.sum()
+
+
+@pytest.mark.parametrize(
+    ("net", "message"),
+    [
+        (InPlaceReadAgain, "changes fc in place, which add also read"),
+        (InPlaceForEffect, "never used"),
+        (AugmentedAlias, "never used"),
+        (InPlaceThroughAView, "changes"),
+    ],
+)
+def test_in_place_updates_fx_cannot_follow_are_refused(
+    cluster: InProcessCluster, net: Any, message: str
+) -> None:
+    with pytest.raises(ParameterError, match=message):
+        cluster.from_torch(net())
+
+
+class ResidualInPlace(nn.Module):
+    """In place where nothing else reads the input: the same as out of place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Any) -> Any:
+        out = self.act(self.fc(x))
+        out += x
+        return F.relu(out, inplace=True)
+
+
+def test_in_place_updates_nobody_else_reads_run(cluster: InProcessCluster, x: np.ndarray) -> None:
+    torch.manual_seed(1)  # test model only
+    _check(cluster, ResidualInPlace(), x)
+
+
+def test_forward_hooks_are_refused(cluster: InProcessCluster) -> None:
+    from torch.nn.utils import prune
+
+    torch.manual_seed(2)  # test model only
+    pruned = nn.Sequential(nn.Linear(6, 4), nn.ReLU())
+    prune.l1_unstructured(pruned[0], "weight", amount=0.5)
+    with pytest.raises(ParameterError, match=r"'0' \(Linear\) has forward hooks"):
+        cluster.from_torch(pruned)
+    prune.remove(pruned[0], "weight")  # permanent: now it converts
+    cluster.from_torch(pruned)
+    hooked = nn.Sequential(nn.Linear(6, 4))
+    hooked[0].register_forward_hook(lambda m, i, o: o * 3)
+    with pytest.raises(ParameterError, match="forward hooks"):
+        cluster.from_torch(hooked)
+
+
+def test_max_pool_with_indices_is_refused(cluster: InProcessCluster) -> None:
+    net = nn.Sequential(nn.MaxPool2d(2, return_indices=True))
+    with pytest.raises(ParameterError, match="return_indices"):
+        cluster.from_torch(net)
+
+
+def test_layer_errors_survive_in_place_relus(cluster: InProcessCluster) -> None:
+    torch.manual_seed(4)  # test model only
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(inplace=True), nn.Linear(8, 3)).eval()
+    x = np.random.default_rng(5).uniform(-1, 1, (4, 6))  # test inputs only
+    model = cluster.from_torch(net)
+    errors = model.layer_errors(cluster.share(x), x)
+    assert len(errors) == 3
+    assert max(e.max_abs_error for e in errors) < 1e-3  # the Linear's output, not its ReLU's
+
+
+def test_layer_errors_checks_its_inputs(cluster: InProcessCluster) -> None:
+    net = nn.Sequential(nn.Linear(6, 3))
+    model = cluster.from_torch(net)
+    x = np.random.default_rng(6).uniform(-1, 1, (4, 6))  # test inputs only
+    with pytest.raises(ParameterError, match=r"plain_input has shape \(4, 6\), the shared"):
+        model.layer_errors(cluster.share(x[:1]), x)
+    with pytest.raises(ParameterTypeError, match="shared input first"):
+        model.layer_errors(x, x)  # type: ignore[arg-type]
+    flipped = x[::-1]  # a negative-stride view works as any array
+    errors = model.layer_errors(cluster.share(flipped), flipped)
+    assert errors[0].max_abs_error < 1e-3
