@@ -206,3 +206,50 @@ def test_layer_errors_checks_its_inputs(cluster: InProcessCluster) -> None:
     flipped = x[::-1]  # a negative-stride view works as any array
     errors = model.layer_errors(cluster.share(flipped), flipped)
     assert errors[0].max_abs_error < 1e-3
+
+
+class Normalize(nn.Module):
+    def __init__(self, std: float, method: bool = False) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.full((6,), 0.25))
+        self.register_buffer("std", torch.full((6,), std))
+        self.fc = nn.Linear(6, 3)
+        self.method = method
+
+    def forward(self, x: Any) -> Any:
+        z = x.div(self.std) if self.method else (x - self.mean) / self.std
+        return self.fc(z)
+
+
+@pytest.mark.parametrize("std", [1e-3, 0.5, -2.0, 1e5])
+@pytest.mark.parametrize("method", [False, True])
+def test_dividing_by_a_model_constant_is_one_product(
+    cluster: InProcessCluster, std: float, method: bool
+) -> None:
+    """Outside [2^-8, 2^16) a secret reciprocal would be wrong; the owner's 1/c is not."""
+    torch.manual_seed(7)  # test model only
+    net = Normalize(std, method).eval()
+    x = np.random.default_rng(8).uniform(-1, 1, (4, 6)) * max(1.0, abs(std)) / 2
+    with torch.no_grad():
+        want = net.double()(torch.tensor(x)).numpy()
+    cluster.reset_costs()
+    got = cluster.from_torch(net.float())(cluster.share(x)).reveal()
+    assert np.max(np.abs(got - want)) <= 2e-3 * np.max(np.abs(want))
+    assert cluster.cost_report()["inference"].rounds <= 4  # no Newton iterations
+
+
+def test_a_zero_divisor_in_the_model_is_refused(cluster: InProcessCluster) -> None:
+    net = Normalize(1.0)
+    with torch.no_grad():
+        net.std[2] = 0.0
+    with pytest.raises(ParameterError, match="'std' is a divisor and holds a zero"):
+        cluster.from_torch(net)
+
+
+def test_a_remote_owner_sends_the_reciprocal_too() -> None:
+    """RemoteClient.share_model sends what from_torch shares: 2^8/c for a divisor."""
+    from privet.smpc.model import model_weights
+
+    arrays = model_weights(Normalize(4.0))
+    assert any(a.shape == (6,) and np.all(a == 2.0**8 / 4.0) for a in arrays)
+    assert not any(a.shape == (6,) and np.all(a == 4.0) for a in arrays)

@@ -57,7 +57,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError, PrivetError
-from privet.smpc.graph_calls import FUNCTIONS, METHODS
+from privet.smpc.graph_calls import DIVISIONS, FUNCTIONS, METHODS, Reciprocal
 from privet.smpc.graph_calls import functions as graph_functions
 from privet.smpc.layers import SharedLayer, Sharer, is_foldable, is_no_op, module_layer
 from privet.smpc.model import SharedModel
@@ -267,6 +267,24 @@ def _check_in_place(node: Any, gm: Any) -> None:
         target = target.args[0]
 
 
+def _only_divides(node: Any) -> bool:
+    """Whether every reader of ``node`` divides a traced value by it (and by nothing else)."""
+
+    def divides(user: Any) -> bool:
+        name = str(getattr(user.target, "__name__", user.target))
+        return (
+            user.op in ("call_function", "call_method")
+            and name in DIVISIONS
+            and len(user.args) == 2
+            and user.args[1] is node
+            and user.args[0] is not node
+            and isinstance(user.args[0], type(node))
+            and user.kwargs.get("rounding_mode") is None
+        )
+
+    return bool(node.users) and all(divides(u) for u in node.users)
+
+
 def _is_relu(node: Any) -> bool:
     import torch
     import torch.nn.functional as F
@@ -344,7 +362,12 @@ def convert_graph(module: Any, share: Sharer, *, reference: bool = True) -> Shar
             output = index[result]
         elif node.op == "get_attr":
             value = _attribute(gm, node.target)
-            shared = share(value) if value is not None else None
+            if value is None:
+                shared = None
+            elif _only_divides(node):  # the owner shares 1/c: x / c is one product
+                shared = Reciprocal.share(value, share, str(node.target))
+            else:
+                shared = share(value)
             ref_value = _ref_attribute(ref, node.target)
             layers.append(SharedLayer(node.name, _constant(shared), ()))
             plain.append(_constant(ref_value))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -33,10 +34,19 @@ from privet.smpc.layers import (
     pair,
 )
 from privet.smpc.nonlinear import exp, sigmoid, softmax, tanh
-from privet.smpc.tensor import SharedTensor, _axes, concatenate, rectify, stack
+from privet.smpc.tensor import (
+    DIV_GUARD_BITS,
+    SharedTensor,
+    _axes,
+    concatenate,
+    mul_to,
+    rectify,
+    relabel,
+    stack,
+)
 from privet.smpc.tensor import _linear as bilinear
 
-__all__ = ["FUNCTIONS", "METHODS", "functions"]
+__all__ = ["DIVISIONS", "FUNCTIONS", "METHODS", "Reciprocal", "functions"]
 
 
 # -- what a node computes on shared values ------------------------------------------------
@@ -145,9 +155,37 @@ def _sub(a: Any, b: Any, *, alpha: Any = 1) -> Any:
     return a - (b if alpha == 1 else b * alpha)
 
 
+@dataclass(frozen=True)
+class Reciprocal:
+    """A model constant read only as a divisor: its owner shares ``1/c`` instead of ``c``.
+
+    ``inverse`` holds ``1/c`` with :data:`~privet.smpc.tensor.DIV_GUARD_BITS` more
+    fractional bits (shared as ``2^8/c``, read with ``f + 8`` bits), so ``x / c`` is one
+    product truncated back to ``f`` bits, as a division by a public value is: one round,
+    any non-zero ``c`` (``|c| > 2^(8+f-62)``), instead of a secret Newton reciprocal whose
+    domain is ``[2^-8, 2^16)``. It needs ``|x / c| < 2^(62-2f-8)``.
+    """
+
+    inverse: SharedTensor
+
+    @classmethod
+    def share(cls, value: NDArray[np.float64], share: Callable[[Any], Any], name: str) -> Any:
+        """Share ``1/value`` (with the guard bits) through the owner's ``share``."""
+        if not np.all(value != 0):
+            raise ParameterError(f"model attribute {name!r} is a divisor and holds a zero")
+        t = share((2.0**DIV_GUARD_BITS) / value)
+        if not isinstance(t, SharedTensor):  # the weight recorder of model_weights
+            return t
+        inverse = relabel(t, t.frac_bits + DIV_GUARD_BITS)
+        inverse.driver.fix_operand(inverse)  # masked once, as the weights are
+        return cls(inverse)
+
+
 def _div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Any:
     if rounding_mode is not None:
         raise ParameterError(f"division with rounding_mode={rounding_mode!r} is not supported")
+    if isinstance(b, Reciprocal):
+        return mul_to(a, b.inverse, a.frac_bits)  # x · (1/c), truncated back
     return a / b
 
 
@@ -289,6 +327,9 @@ METHODS: Final[Mapping[str, Callable[..., Any]]] = {
     "squeeze": _squeeze,
 }
 """Tensor methods a traced model may call, by name (and the no-ops of ``_ALIAS_METHODS``)."""
+
+DIVISIONS: Final = ("truediv", "div", "true_divide")
+"""Names of the true divisions (operator, torch function or tensor method), for Reciprocal."""
 
 FUNCTIONS: Final = (
     "+ - * / @ unary -, x[...], x.shape; torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
