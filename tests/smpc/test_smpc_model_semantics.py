@@ -253,3 +253,37 @@ def test_a_remote_owner_sends_the_reciprocal_too() -> None:
     arrays = model_weights(Normalize(4.0))
     assert any(a.shape == (6,) and np.all(a == 2.0**8 / 4.0) for a in arrays)
     assert not any(a.shape == (6,) and np.all(a == 4.0) for a in arrays)
+
+
+class OptionalArguments(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x: Any, return_features: bool = False, scale: Any = None) -> Any:
+        y = self.fc(x)
+        if return_features:
+            return x
+        if scale is not None:
+            y = y * scale
+        return y
+
+
+class ShapeArithmetic(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x: Any) -> Any:
+        half = x.size(1) // 2 + x.size(1) % 2 - 0
+        import math
+
+        return self.fc(x[:, :half] * (1.0 / math.sqrt(x.size(-1))))
+
+
+@pytest.mark.parametrize("make", [OptionalArguments, ShapeArithmetic])
+def test_defaulted_arguments_and_public_shape_arithmetic_trace(
+    cluster: InProcessCluster, x: np.ndarray, make: Any
+) -> None:
+    torch.manual_seed(9)  # test model only
+    _check(cluster, make(), x)

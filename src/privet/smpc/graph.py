@@ -161,14 +161,54 @@ def _trace(module: Any) -> Any:
 
     model = copy.deepcopy(module).eval()
     try:
-        return fx.symbolic_trace(model)
+        return _drop_specialized(fx.symbolic_trace(model, concrete_args=_defaults(model)))
     except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ParameterError(
             f"from_torch could not trace {type(module).__name__}.forward with torch.fx "
             f"({type(exc).__name__}: {first[:200]}); forward must not branch on tensor "
-            "values. Remove the data-dependent control flow, or pass an nn.Sequential"
+            "values or iterate over a traced value (x.shape[:2] unpacked with *: write "
+            "x.size(0), x.size(1)). Change that code, or pass an nn.Sequential"
         ) from None
+
+
+def _drop_specialized(gm: Any) -> Any:
+    """Remove what fx adds for arguments fixed at their defaults: placeholders and asserts."""
+    import torch
+    from torch.fx import _symbolic_trace
+
+    graph = gm.graph
+    fixed = [n for n in graph.nodes if n.op == "placeholder" and n.args]  # (default,)
+    if not fixed:
+        return gm
+    checks = {torch._assert, getattr(_symbolic_trace, "_assert_is_none", None)}
+    for node in reversed(list(graph.nodes)):
+        if node.op == "call_function" and node.target in checks and not node.users:
+            graph.erase_node(node)
+    for node in reversed(list(graph.nodes)):  # the comparisons the asserts read
+        if node.op == "call_function" and not node.users and any(a in fixed for a in node.args):
+            graph.erase_node(node)
+    for node in fixed:
+        if not node.users:
+            graph.erase_node(node)
+    gm.recompile()
+    return gm
+
+
+def _defaults(model: Any) -> dict[str, Any]:
+    """Return the defaulted arguments of ``forward`` after the input, at their defaults.
+
+    ``forward(x, return_features=False)`` is traced as ``forward(x)`` would run it.
+    """
+    import inspect
+
+    params = list(inspect.signature(model.forward).parameters.values())[1:]
+    return {
+        p.name: p.default
+        for p in params
+        if p.default is not inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 _ALIAS_METHODS: Final = frozenset({"contiguous", "float", "double", "clone", "detach"})

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import builtins
+import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -253,6 +254,19 @@ def _getattr(obj: Any, name: str) -> Any:
     return getattr(obj, name)
 
 
+def _public(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` on public values only (shape arithmetic: ``x.size(1) // 2``)."""
+
+    def run(*args: Any) -> Any:
+        if any(isinstance(a, SharedTensor) for a in args):
+            raise ParameterError(
+                f"{name} takes public values (sizes, shapes) here, not a shared tensor"
+            )
+        return fn(*args)
+
+    return run
+
+
 def functions() -> dict[Any, tuple[str, Callable[..., Any]]]:
     """Return the supported functions: fx target -> (display name, shared implementation)."""
     import torch
@@ -264,6 +278,11 @@ def functions() -> dict[Any, tuple[str, Callable[..., Any]]]:
         (operator.mul, "*", operator.mul),
         (operator.truediv, "/", _div),
         (operator.neg, "neg", operator.neg),
+        (operator.floordiv, "//", _public("//", operator.floordiv)),
+        (operator.mod, "%", _public("%", operator.mod)),
+        (math.sqrt, "math.sqrt", _public("math.sqrt", math.sqrt)),
+        (math.floor, "math.floor", _public("math.floor", math.floor)),
+        (math.ceil, "math.ceil", _public("math.ceil", math.ceil)),
         (operator.matmul, "@", operator.matmul),
         (operator.getitem, "[]", operator.getitem),
         (builtins.getattr, "getattr", _getattr),
@@ -332,7 +351,8 @@ DIVISIONS: Final = ("truediv", "div", "true_divide")
 """Names of the true divisions (operator, torch function or tensor method), for Reciprocal."""
 
 FUNCTIONS: Final = (
-    "+ - * / @ unary -, x[...], x.shape; torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
+    "+ - * / @ unary -, x[...], x.shape, // % math.sqrt/floor/ceil on sizes; "
+    "torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
     "exp/softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/unsqueeze/"
     "squeeze; F.relu/sigmoid/tanh/softmax/linear/conv2d/max_pool2d/avg_pool2d/"
     "adaptive_avg_pool2d/dropout"
