@@ -287,3 +287,31 @@ def test_defaulted_arguments_and_public_shape_arithmetic_trace(
 ) -> None:
     torch.manual_seed(9)  # test model only
     _check(cluster, make(), x)
+
+
+class FunctionalSame(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(2, 1, 3, 3) / 3)
+
+    def forward(self, x: Any) -> Any:
+        return F.conv2d(x, self.w, padding="same").flatten(1)
+
+
+def test_functional_conv_takes_same_padding(cluster: InProcessCluster) -> None:
+    torch.manual_seed(10)  # test model only
+    images = np.random.default_rng(11).uniform(0, 1, (2, 1, 5, 5))  # test inputs only
+    _check(cluster, FunctionalSame(), images)
+
+
+def test_a_refusal_inside_a_traced_model_names_its_node(cluster: InProcessCluster) -> None:
+    class Pooled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = nn.MaxPool2d(2, ceil_mode=True)
+
+        def forward(self, x: Any) -> Any:
+            return self.pool(x).flatten(1)
+
+    with pytest.raises(ParameterError, match=r"^node pool: pooling with ceil_mode=True"):
+        cluster.from_torch(Pooled())

@@ -132,7 +132,9 @@ def _guarded(node: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(*values: Any) -> Any:
         try:
             return fn(*values)
-        except PrivetError:  # privet's own refusals say what is wrong already
+        except ParameterError as exc:  # privet's own refusals: said for this node
+            raise ParameterError(f"node {node}: {exc}") from None
+        except PrivetError:  # a protocol or transport failure: as it is
             raise
         except (TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
             raise ParameterError(
@@ -466,7 +468,10 @@ def _add_module(
     last = node if bn_node is None else bn_node
     exact = len(last.users) == 1 and _is_relu(next(iter(last.users)))
     bn = None if bn_node is None else gm.get_submodule(bn_node.target)
-    layer = module_layer(m, share, bn=bn, exact=exact)
+    try:
+        layer = module_layer(m, share, bn=bn, exact=exact)
+    except ParameterError as exc:
+        raise ParameterError(f"node {node.name}: {exc}") from None
     plain_mod = ref.get_submodule(node.target)
     plain_bn = None if bn_node is None else ref.get_submodule(bn_node.target)
     if bn_node is not None:

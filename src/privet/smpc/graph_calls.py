@@ -204,10 +204,17 @@ def _conv2d(
     dilation: Any = 1,
     groups: int = 1,
 ) -> Any:
-    if groups != 1 or pair(dilation) != (1, 1) or isinstance(padding, str):
-        raise ParameterError("conv2d needs groups=1, dilation=1 and numeric padding")
+    if groups != 1 or pair(dilation) != (1, 1):
+        raise ParameterError("F.conv2d needs groups=1 and dilation=1 (nn.Conv2d takes both)")
     if not isinstance(weight, SharedTensor):
         raise ParameterError("conv2d's weight must be a model parameter (shared by its owner)")
+    if padding == "valid":
+        padding = 0
+    elif padding == "same":
+        span = (weight.shape[2] - 1, weight.shape[3] - 1)
+        if any(s % 2 for s in span):
+            raise ParameterError("F.conv2d(padding='same') needs odd kernels; pad numerically")
+        padding = (span[0] // 2, span[1] // 2)
     params = {"stride": list(pair(stride)), "padding": list(pair(padding))}
     out = bilinear("conv2d", x, weight, params)
     return out if bias is None else out + bias.reshape((-1, 1, 1))

@@ -278,8 +278,8 @@ def conv_geometry(
         )
     if x_shape[1] != w_shape[1]:
         raise ParameterError(
-            f"conv2d channels differ: x has {x_shape[1]}, w expects {w_shape[1]}; "
-            "grouped convolutions are not supported"
+            f"conv2d channels differ: x has {x_shape[1]}, the kernel expects {w_shape[1]}; "
+            "check the model's input shape (a Conv2d with groups is spelled out by from_torch)"
         )
     stride = _pair(params.get("stride", 1), "stride")
     padding = _pair(params.get("padding", 0), "padding")
