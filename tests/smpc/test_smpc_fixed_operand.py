@@ -71,20 +71,27 @@ def test_fixed_products_match_fresh_ones(
     with InProcessCluster(parties=2, truncation=mode, rng=SecureRandom.seeded(4)) as cluster:
         wt = cluster.share(w)
         cluster.driver.fix_operand(wt)
+        sent = []
         for _ in range(3):  # the first product masks w, the next two re-use the mask
             x = rng.uniform(-2, 2, xs)
             xt = cluster.share(x)
+            cluster.reset_costs()
             if kind == "matmul":
                 got, want = (xt @ wt).reveal(), x @ w
             elif kind == "mul":
                 got, want = (xt * wt).reveal(), x * w
             else:
                 params = {"stride": [1, 1], "padding": [1, 1]}
-                got = _linear("conv2d", xt, wt, params).reveal()
+                with cluster.driver.op("conv2d"):  # charged like an operator's product
+                    yt = _linear("conv2d", xt, wt, params)
+                got = yt.reveal()
                 want = torch.nn.functional.conv2d(
                     torch.tensor(x), torch.tensor(w), padding=1
                 ).numpy()
             assert np.max(np.abs(got - want)) < 60 * ULP
+            sent.append(sum(cluster.cost_report()[op].bytes_sent for op in cluster.cost_report()))
+        assert sent[0] - sent[1] == w.size * 8 * 2  # w - b is opened by the first only
+        assert sent[1] == sent[2]
 
 
 def test_masks_are_dropped_with_their_register() -> None:

@@ -124,8 +124,71 @@ class InPlaceThroughAView(nn.Module):
     def forward(self, x: Any) -> Any:
         y = self.fc(x)
         flat = y.view(-1)
-        F.relu(flat, inplace=True)  # changes y through its view
-        return y * 2 + flat.sum()
+        z = F.relu(flat, inplace=True)  # changes y through its view
+        return y * 2 + z.sum()
+
+
+class InPlaceThroughAnIndex(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: Any) -> Any:
+        y = self.fc(x)
+        z = F.relu(torch.flatten(y[:, :2], 0), inplace=True)  # changes part of y
+        return y + z.sum()
+
+
+class UnusedInPlaceFunction(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: Any) -> Any:
+        y = self.fc(x)
+        F.relu(y, inplace=True)
+        return y
+
+
+class DeadHead(nn.Module):
+    """An auxiliary head nothing returns: harmless, it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.aux = nn.Linear(6, 2)
+
+    def forward(self, x: Any) -> Any:
+        h = self.fc(x)
+        self.aux(h)
+        return F.relu(h)
+
+
+class MyLinear(nn.Linear):
+    pass
+
+
+def test_a_dead_head_runs_and_a_subclass_adding_nothing_chains(
+    cluster: InProcessCluster, x: np.ndarray
+) -> None:
+    torch.manual_seed(12)  # test model only
+    _check(cluster, DeadHead(), x)
+    net = nn.Sequential(MyLinear(6, 4), nn.ReLU())
+    model = cluster.from_torch(net)
+    assert len(model) == 2  # a chain of two layers, not a traced graph of its parts
+    sent = []
+    for _ in range(2):
+        cluster.reset_costs()
+        model(cluster.share(x)).reveal()
+        sent.append(cluster.cost_report()["inference"].bytes_sent)
+    assert sent[1] < sent[0]  # its weight is masked once, as nn.Linear's
+
+
+def test_a_forward_set_on_the_instance_is_refused(cluster: InProcessCluster) -> None:
+    lin = nn.Linear(6, 4)
+    lin.forward = lambda t: 2 * F.linear(t, lin.weight, lin.bias)  # type: ignore[method-assign]
+    with pytest.raises(ParameterError, match="forward set on the instance"):
+        cluster.from_torch(nn.Sequential(lin))
 
 
 @pytest.mark.parametrize(
@@ -134,7 +197,9 @@ class InPlaceThroughAView(nn.Module):
         (InPlaceReadAgain, "changes fc in place, which add also read"),
         (InPlaceForEffect, "never used"),
         (AugmentedAlias, "never used"),
-        (InPlaceThroughAView, "changes"),
+        (InPlaceThroughAView, "changes fc in place, which mul also read"),
+        (InPlaceThroughAnIndex, "changes fc in place"),
+        (UnusedInPlaceFunction, "never used"),
     ],
 )
 def test_in_place_updates_fx_cannot_follow_are_refused(
@@ -315,3 +380,36 @@ def test_a_refusal_inside_a_traced_model_names_its_node(cluster: InProcessCluste
 
     with pytest.raises(ParameterError, match=r"^node pool: pooling with ceil_mode=True"):
         cluster.from_torch(Pooled())
+
+
+class SizeOverStd(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("std", torch.full((6,), 4.0))
+        self.fc = nn.Linear(6, 2)
+
+    def forward(self, x: Any) -> Any:
+        return self.fc(x * (x.size(1) / self.std))  # a public size over a model constant
+
+
+def test_a_divisor_serves_integers_sizes_and_local_truncation(x: np.ndarray) -> None:
+    torch.manual_seed(13)  # test model only
+    net = Normalize(3.0).eval()
+    ints = np.array([[1, 2, 4, 7, 10, -5]])
+    with torch.no_grad():
+        want = net.double()(torch.tensor(ints, dtype=torch.float64)).numpy()
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(14)) as c:
+        got = c.from_torch(net.float())(c.share(ints, integer=True)).reveal()
+        assert np.max(np.abs(got - want)) < 1e-3  # reals, not integers: x / 3 is fractional
+        _check(c, SizeOverStd(), x)
+    with InProcessCluster(parties=2, truncation="local", rng=SecureRandom.seeded(15)) as c:
+        _check(c, Normalize(0.75), x)
+
+
+def test_same_padding_with_a_stride_is_refused_as_in_torch(cluster: InProcessCluster) -> None:
+    class Strided(FunctionalSame):
+        def forward(self, x: Any) -> Any:
+            return F.conv2d(x, self.w, stride=2, padding="same").flatten(1)
+
+    with pytest.raises(ParameterError, match="stride 1 only"):
+        cluster.from_torch(Strided())(cluster.share(np.zeros((1, 1, 5, 5))))

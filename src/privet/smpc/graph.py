@@ -59,7 +59,14 @@ from numpy.typing import NDArray
 from privet.core.errors import ParameterError, PrivetError
 from privet.smpc.graph_calls import DIVISIONS, FUNCTIONS, METHODS, Reciprocal
 from privet.smpc.graph_calls import functions as graph_functions
-from privet.smpc.layers import SharedLayer, Sharer, is_foldable, is_no_op, module_layer
+from privet.smpc.layers import (
+    SharedLayer,
+    Sharer,
+    is_foldable,
+    is_no_op,
+    module_layer,
+    runs_torch_forward,
+)
 from privet.smpc.model import SharedModel
 
 __all__ = ["convert_graph"]
@@ -136,7 +143,7 @@ def _guarded(node: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             raise ParameterError(f"node {node}: {exc}") from None
         except PrivetError:  # a protocol or transport failure: as it is
             raise
-        except (TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
+        except (TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError) as exc:
             raise ParameterError(
                 f"node {node} cannot run on shared tensors with these arguments "
                 f"({type(exc).__name__}: {str(exc)[:200]}); see the supported calls in "
@@ -159,11 +166,20 @@ def _constant(value: Any) -> Callable[[], Any]:
 
 def _trace(module: Any) -> Any:
     """Trace an eval-mode copy of ``module`` with torch.fx (the caller's model is untouched)."""
+    import torch
     from torch import fx
 
     model = copy.deepcopy(module).eval()
+
+    class Tracer(fx.Tracer):  # a layer whose forward is torch's is one step, as in a chain
+        def is_leaf_module(self, m: Any, qualname: str) -> bool:
+            return not isinstance(m, torch.nn.Sequential) and runs_torch_forward(type(m))
+
     try:
-        return _drop_specialized(fx.symbolic_trace(model, concrete_args=_defaults(model)))
+        tracer = Tracer()
+        graph = tracer.trace(model, concrete_args=_defaults(model))
+        gm = fx.GraphModule(tracer.root, graph, type(model).__name__)
+        return _drop_specialized(gm)
     except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ParameterError(
@@ -175,20 +191,32 @@ def _trace(module: Any) -> Any:
 
 
 def _drop_specialized(gm: Any) -> Any:
-    """Remove what fx adds for arguments fixed at their defaults: placeholders and asserts."""
+    """Remove what fx adds for arguments fixed at their defaults: placeholders and asserts.
+
+    Only the placeholders after the input (the ``concrete_args`` of :func:`_defaults`), the
+    asserts that check them and the comparisons those asserts read are removed.
+    """
     import torch
     from torch.fx import _symbolic_trace
 
     graph = gm.graph
-    fixed = [n for n in graph.nodes if n.op == "placeholder" and n.args]  # (default,)
+    fixed = [n for n in graph.nodes if n.op == "placeholder"][1:]
     if not fixed:
         return gm
     checks = {torch._assert, getattr(_symbolic_trace, "_assert_is_none", None)}
-    for node in reversed(list(graph.nodes)):
-        if node.op == "call_function" and node.target in checks and not node.users:
-            graph.erase_node(node)
-    for node in reversed(list(graph.nodes)):  # the comparisons the asserts read
-        if node.op == "call_function" and not node.users and any(a in fixed for a in node.args):
+    asserts = [
+        n
+        for n in graph.nodes
+        if n.op == "call_function"
+        and n.target in checks
+        and not n.users
+        and any(a in fixed or (isinstance(a, type(n)) and set(a.args) & set(fixed)) for a in n.args)
+    ]
+    compared = {a for n in asserts for a in n.args if isinstance(a, type(n)) and a not in fixed}
+    for node in asserts:
+        graph.erase_node(node)
+    for node in compared:
+        if not node.users and set(node.args) & set(fixed):
             graph.erase_node(node)
     for node in fixed:
         if not node.users:
@@ -244,7 +272,20 @@ _IN_PLACE_OPERATORS: Final = frozenset(
 _VIEWS: Final = frozenset(
     {"view", "reshape", "flatten", "transpose", "permute", "squeeze", "unsqueeze", "t", "expand"}
 )
-"""Tensor methods whose result may share memory with their input."""
+"""Tensor methods (and torch functions of these names) whose result may share memory with
+their input; indexing (``y[:, :2]``) too."""
+
+
+def _is_view(node: Any) -> bool:
+    """Whether ``node`` may return a view of its first argument."""
+    if node.op == "call_method":
+        return node.target in _VIEWS
+    if node.op == "call_function":
+        name = str(getattr(node.target, "__name__", ""))
+        return node.target is operator.getitem or (
+            name in _VIEWS and str(getattr(node.target, "__module__", "")).startswith("torch")
+        )
+    return False
 
 
 def _mutates(node: Any, gm: Any) -> bool:
@@ -266,16 +307,17 @@ _ARITHMETIC: Final = frozenset(
 )
 
 
-def _check_unused(node: Any) -> None:
-    """Refuse arithmetic or a layer whose result nothing reads: an update fx did not see.
+def _check_unused(node: Any, gm: Any) -> None:
+    """Refuse arithmetic or an in-place call whose result nothing reads: an update fx missed.
 
     fx records ``y += 1`` as ``y + 1`` and keeps reading the old ``y`` (torch changes ``y``
-    itself), and an in-place layer called for its effect (``self.act(y)``) leaves a value
-    that nothing reads. Either way the traced graph computes another model.
+    itself), and an in-place layer or function called for its effect (``self.act(y)``,
+    ``F.relu(y, inplace=True)``) leaves a value that nothing reads. Either way the traced
+    graph computes another model. (An unused out-of-place layer, a dead head, is harmless.)
     """
     if node.users or node.op not in ("call_function", "call_module"):
         return
-    if node.op == "call_module" or node.target in _ARITHMETIC:
+    if _mutates(node, gm) or node.target in _ARITHMETIC:
         raise ParameterError(
             f"node {node.name}'s result is never used: if forward updates a tensor in place "
             "(y += ..., an inplace=True layer called for its effect), torch.fx cannot see it; "
@@ -302,8 +344,7 @@ def _check_in_place(node: Any, gm: Any) -> None:
                 f"{', '.join(sorted(u.name for u in others))} also read(s): torch.fx cannot "
                 "follow the change; use the out-of-place form (inplace=False, y = y + ...)"
             )
-        viewed = target.op == "call_method" and target.target in _VIEWS
-        if not viewed or not target.args or not isinstance(target.args[0], type(node)):
+        if not _is_view(target) or not target.args or not isinstance(target.args[0], type(node)):
             return
         chain.append(target)
         target = target.args[0]
@@ -392,7 +433,7 @@ def convert_graph(module: Any, share: Sharer, *, reference: bool = True) -> Shar
     for node in nodes:
         if node.op == "placeholder" or node in folded:
             continue
-        _check_unused(node)
+        _check_unused(node, gm)
         _check_in_place(node, gm)
         if node.op == "output":
             result = node.args[0]

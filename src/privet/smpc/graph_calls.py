@@ -163,8 +163,10 @@ class Reciprocal:
     ``inverse`` holds ``1/c`` with :data:`~privet.smpc.tensor.DIV_GUARD_BITS` more
     fractional bits (shared as ``2^8/c``, read with ``f + 8`` bits), so ``x / c`` is one
     product truncated back to ``f`` bits, as a division by a public value is: one round,
-    any non-zero ``c`` (``|c| > 2^(8+f-62)``), instead of a secret Newton reciprocal whose
-    domain is ``[2^-8, 2^16)``. It needs ``|x / c| < 2^(62-2f-8)``.
+    instead of a secret Newton reciprocal whose domain is ``[2^-8, 2^16)``. It needs
+    ``|x / c| < 2^(62-2f-8)``; ``1/c`` is rounded to ``2^-(f+8)``, a relative error of at
+    most ``2^-(f+9)·|c|``. With ``"local"`` truncation the guard bits are dropped, as in
+    :func:`~privet.smpc.tensor._div_public` (SecureML's failure probability grows with them).
     """
 
     inverse: SharedTensor
@@ -178,6 +180,8 @@ class Reciprocal:
         if not isinstance(t, SharedTensor):  # the weight recorder of model_weights
             return t
         inverse = relabel(t, t.frac_bits + DIV_GUARD_BITS)
+        if inverse.driver.truncation == "local":  # as _div_public: no guard bits there,
+            inverse = mul_to(inverse, 1, t.frac_bits, b_frac=0)  # SecureML's risk grows
         inverse.driver.fix_operand(inverse)  # masked once, as the weights are
         return cls(inverse)
 
@@ -186,7 +190,9 @@ def _div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Any:
     if rounding_mode is not None:
         raise ParameterError(f"division with rounding_mode={rounding_mode!r} is not supported")
     if isinstance(b, Reciprocal):
-        return mul_to(a, b.inverse, a.frac_bits)  # x · (1/c), truncated back
+        if not isinstance(a, SharedTensor):  # a public size over a model constant
+            return b.inverse * a
+        return mul_to(a, b.inverse, a.driver.frac_bits)  # x · (1/c): reals, as torch
     return a / b
 
 
@@ -211,6 +217,8 @@ def _conv2d(
     if padding == "valid":
         padding = 0
     elif padding == "same":
+        if pair(stride) != (1, 1):
+            raise ParameterError("F.conv2d(padding='same') takes stride 1 only, as in torch")
         span = (weight.shape[2] - 1, weight.shape[3] - 1)
         if any(s % 2 for s in span):
             raise ParameterError("F.conv2d(padding='same') needs odd kernels; pad numerically")

@@ -43,6 +43,7 @@ __all__ = [
     "is_no_op",
     "module_layer",
     "pair",
+    "runs_torch_forward",
     "unfold",
 ]
 
@@ -135,6 +136,12 @@ def is_foldable(m: Any, nxt: Any) -> bool:
     if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
         return bool(nxt.num_features == m.out_channels)
     return False
+
+
+def runs_torch_forward(cls: type) -> bool:
+    """Whether the ``forward`` that ``cls`` runs is torch's own (a subclass may add nothing)."""
+    owner = next((c for c in cls.__mro__ if "forward" in vars(c)), None)
+    return owner is not None and owner.__module__.startswith("torch.nn.")
 
 
 def is_no_op(m: Any) -> bool:

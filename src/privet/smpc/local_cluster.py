@@ -182,9 +182,9 @@ class LocalCluster(DriverFacade):
             "driver": n + 1,
         }
         spawned = list(range(n)) + ([n] if dealer else [])
-        for i in spawned:
-            own = _own_folder(folder / "certs", endpoint_names[i])
-            self._spawn(endpoint_names[i], {**boot, "me": i, "certs": str(own)}, folder)
+        own = {i: _own_folder(folder / "certs", endpoint_names[i]) for i in spawned}
+        for i in spawned:  # every key moved first: none is left where the others look
+            self._spawn(endpoint_names[i], {**boot, "me": i, "certs": str(own[i])}, folder)
         deadline = time.monotonic() + self._connect_timeout
         ports: list[int] = []
         local_dealer = None
@@ -543,10 +543,11 @@ def _start_local_dealer(
 
 
 def _own_folder(certs: Path, name: str) -> Path:
-    """Move ``name``'s key and certificate into a private folder of their own, with the CA's.
+    """Move ``name``'s key and certificate into a folder of their own, with the CA's.
 
-    Each child process then reads only its own key, not the others' (defense in depth: on
-    one host they share a user, on real hosts each has only its own files anyway).
+    Each child process is told only its own key's folder. On one host the processes share a
+    user, so this is tidiness, not a boundary: a party could still read a sibling folder. On
+    real hosts each host holds only its own files.
     """
     own = certs.parent / f"certs-{name}"
     own.mkdir(mode=0o700)

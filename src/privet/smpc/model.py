@@ -28,10 +28,12 @@ Supported layers (evaluation mode):
 The weights are fixed-point encoded (error ≤ 2^-(f+1) each); :meth:`SharedModel.layer_errors`
 measures each layer's error against the plaintext model on data the caller may reveal.
 
-Each weight is masked once: its first product opens ``w - b`` and the parties and the dealer
-keep that mask, so every later call opens only its own input's masked values (fixed-operand
-triples, :func:`privet.smpc.recipes.fixed_triples`). A query of one input to a large model
-then moves the input's bytes, not the weights'.
+Each weight a layer multiplies by (``Linear``, ``Conv2d``, a batch norm's scale, a divisor) is
+masked once: its first product opens ``w - b`` and the parties and the dealer keep that mask,
+so every later call opens only its own input's masked values (fixed-operand triples,
+:func:`privet.smpc.recipes.fixed_triples`). A query of one input to a large model then moves
+the input's bytes, not the weights'. (A traced ``F.linear(x, self.weight)`` transposes the
+weight at each call: that product is masked afresh.)
 
 Examples
 --------
@@ -59,7 +61,14 @@ from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError, ParameterTypeError
 from privet.smpc.driver import Driver
-from privet.smpc.layers import SharedLayer, Sharer, is_foldable, is_no_op, module_layer
+from privet.smpc.layers import (
+    SharedLayer,
+    Sharer,
+    is_foldable,
+    is_no_op,
+    module_layer,
+    runs_torch_forward,
+)
 from privet.smpc.tensor import SharedTensor
 
 __all__ = [
@@ -350,10 +359,15 @@ def _runs_as_chain(module: Any) -> bool:
     from torch import nn
 
     for m in module.modules():
+        if "forward" in vars(m):
+            raise ParameterError(
+                f"{type(m).__name__} has a forward set on the instance, which neither the "
+                "chain nor torch.fx follows; define forward in a class"
+            )
         if isinstance(m, nn.Sequential):
             if type(m).forward is not nn.Sequential.forward:
                 return False
-        elif not type(m).__module__.startswith("torch.nn."):
+        elif not runs_torch_forward(type(m)):
             return False
     return isinstance(module, nn.Sequential)
 

@@ -85,7 +85,7 @@ __all__ = ["TlsChannel"]
 _HELLO_TAG: Final = "hello"
 _HANDSHAKE_TIMEOUT: Final = 10.0
 _MAX_PENDING: Final = 32
-"""Incoming handshakes admitted at once during set-up; more connections are closed."""
+"""Incoming handshakes run at once during set-up; a new one beyond that cuts the oldest."""
 _LINGER: Final = 2.0
 
 
@@ -618,7 +618,11 @@ def _check_optional(config: NetworkConfig, optional: Iterable[int]) -> frozenset
 
 
 def _connect(config: NetworkConfig, ctx: ssl.SSLContext, j: int, deadline: float) -> Link:
-    """Connect to endpoint ``j`` (retrying while it starts), handshake and exchange hellos."""
+    """Connect to endpoint ``j`` (retrying while it starts), handshake and exchange hellos.
+
+    A handshake cut short (the peer busy with others, or restarting) is tried again until
+    the deadline; a certificate the peer refuses, or that fails here, ends at once.
+    """
     peer = config.endpoints[j]
     host, port = peer.host, peer.port
     if host is None or port is None:  # pragma: no cover - connects_to() lists listeners only
@@ -635,19 +639,41 @@ def _connect(config: NetworkConfig, ctx: ssl.SSLContext, j: int, deadline: float
             )
         try:
             raw = socket.create_connection((host, port), timeout=min(left, 5.0))
-            break
         except OSError as exc:
             last = exc.strerror or type(exc).__name__
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.5)
+            continue
+        sock = _handshake(config, ctx, raw, j, deadline)
+        if sock is not None:
+            return Link(j, peer.name, sock, max_bytes=config.max_bytes)
+        last = "handshake cut short"
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.5)
+
+
+def _handshake(
+    config: NetworkConfig, ctx: ssl.SSLContext, raw: socket.socket, j: int, deadline: float
+) -> ssl.SSLSocket | None:
+    """Run TLS and the hellos on a fresh connection to ``j``; ``None``: cut short, try again."""
+    peer = config.endpoints[j]
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     hs_deadline = min(deadline, time.monotonic() + _HANDSHAKE_TIMEOUT)
     try:
         raw.settimeout(max(0.01, hs_deadline - time.monotonic()))
         sock = ctx.wrap_socket(raw, server_hostname=peer.name)
-    except TimeoutError:
+    except ssl.SSLCertVerificationError as exc:
         raw.close()
-        raise PeerTimeoutError(f"TLS handshake with {peer.name} timed out") from None
+        raise TransportError(
+            f"TLS handshake with {peer.name} at {peer.address()} failed: "
+            f"{exc.reason or type(exc).__name__}; both sides need certificates from the same "
+            "CA, and the peer's must name it"
+        ) from None
+    except (TimeoutError, ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+        raw.close()
+        if time.monotonic() >= deadline:
+            raise PeerTimeoutError(f"TLS handshake with {peer.name} timed out") from None
+        return None  # the peer dropped it (busy with other connections): try again
     except (ssl.SSLError, OSError) as exc:
         raw.close()
         raise TransportError(
@@ -662,7 +688,7 @@ def _connect(config: NetworkConfig, ctx: ssl.SSLContext, j: int, deadline: float
     except PrivetError:
         sock.close()
         raise
-    return Link(j, peer.name, sock, max_bytes=config.max_bytes)
+    return sock
 
 
 @dataclass
@@ -693,10 +719,11 @@ def _accept_loop(setup: _SetUp, ctx: ssl.SSLContext, listener: socket.socket) ->
 
     Each connection is admitted on its own thread, so a connection that never completes
     its handshake (anyone can open one to a listening port) holds up nobody else; at most
-    ``_MAX_PENDING`` handshakes run at once, and a connection beyond that is closed.
+    ``_MAX_PENDING`` handshakes run at once, and a new connection beyond that cuts the
+    oldest one short (a real peer whose handshake is cut tries again, :func:`_connect`).
     """
     wake_r, wake_w = socket.socketpair()  # an admitted link wakes the loop at once
-    pending: list[threading.Thread] = []
+    pending: list[tuple[threading.Thread, socket.socket]] = []
     try:
         with selectors.DefaultSelector() as sel:
             sel.register(listener, selectors.EVENT_READ)
@@ -716,11 +743,10 @@ def _accept_loop(setup: _SetUp, ctx: ssl.SSLContext, listener: socket.socket) ->
                     continue
                 except OSError:
                     return
-                pending = [t for t in pending if t.is_alive()]
-                if len(pending) >= _MAX_PENDING:
-                    setup.refuse()
-                    raw.close()
-                    continue
+                pending = [(t, r) for t, r in pending if t.is_alive()]
+                if len(pending) >= _MAX_PENDING:  # the oldest silent one makes way
+                    with contextlib.suppress(OSError):
+                        pending.pop(0)[1].shutdown(socket.SHUT_RDWR)
                 t = threading.Thread(
                     target=_admit_one,
                     args=(setup, ctx, raw, wake_w),
@@ -728,7 +754,7 @@ def _accept_loop(setup: _SetUp, ctx: ssl.SSLContext, listener: socket.socket) ->
                     daemon=True,
                 )
                 t.start()
-                pending.append(t)
+                pending.append((t, raw))
     finally:  # a handshake still running ends by its own deadline and adds no link late
         wake_r.close()
         wake_w.close()  # (a closed socket object refuses send: no stray byte elsewhere)
