@@ -186,8 +186,11 @@ def test_softmax_error_bound(cluster: InProcessCluster) -> None:
 def test_local_and_exact_modes_also_meet_looser_bounds() -> None:
     g = np.random.default_rng(7)
     x = quantize(g.uniform(-8, 8, 500))
-    for mode, tol in [("local", 2e-3), ("exact", 2e-4)]:
+    # local: every product may be one ulp further off, and exp's squarings compound it (the
+    # largest errors seen over 30 draws of 2,000 points: 5.4e-4 and 1.9e-3; docs/smpc.md)
+    for mode, tol, tol_exp in [("local", 2e-3, 3e-3), ("exact", 2e-4, 2e-4)]:
         with InProcessCluster(parties=2, truncation=mode, rng=SecureRandom.seeded(3)) as c:
             s = c.share(x)
             assert np.all(np.abs(sigmoid(s).reveal() - special.expit(x)) <= tol)
-            assert np.all(np.abs(exp(s).reveal() - np.exp(x)) <= tol * np.maximum(1, np.exp(x)))
+            err = np.abs(exp(s).reveal() - np.exp(x))
+            assert np.all(err <= tol_exp * np.maximum(1, np.exp(x)))

@@ -92,12 +92,12 @@ def _two_party_runtimes() -> tuple[Any, list[threading.Thread]]:
 def test_a_runtime_reports_a_bad_instruction_and_stops() -> None:
     driver, threads = _two_party_runtimes()
     for i in range(2):
-        driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2]}), tag="op")
-    acks = [json.loads(driver.recv(i, tag="ack/1")[0].tobytes()) for i in range(2)]
+        driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2], "ack": True}), tag="op")
+    acks = [json.loads(driver.recv(i, tag="ack")[0].tobytes()) for i in range(2)]
     assert all(a["ok"] and a["sent"] == 0 and a["rounds"] == 0 for a in acks)
     for i in range(2):
         driver.send(i, encode(2, "frobnicate", {}), tag="op")
-    acks = [json.loads(driver.recv(i, tag="ack/2")[0].tobytes()) for i in range(2)]
+    acks = [json.loads(driver.recv(i, tag="ack")[0].tobytes()) for i in range(2)]
     assert all(not a["ok"] and a["error"] == "ProtocolError" for a in acks)
     assert "unknown instruction 'frobnicate'" in acks[0]["message"]
     for t in threads:
@@ -108,11 +108,11 @@ def test_a_runtime_reports_a_bad_instruction_and_stops() -> None:
 def test_a_take_outside_the_register_is_refused() -> None:
     driver, threads = _two_party_runtimes()
     for i in range(2):
-        driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2, 3]}), tag="op")
+        driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2, 3], "ack": True}), tag="op")
         driver.send(i, encode(2, "take", {"out": 1, "x": 0, "indices": [2, 3]}), tag="op")
     for i in range(2):
-        assert json.loads(driver.recv(i, tag="ack/1")[0].tobytes())["ok"]
-    acks = [json.loads(driver.recv(i, tag="ack/2")[0].tobytes()) for i in range(2)]
+        assert json.loads(driver.recv(i, tag="ack")[0].tobytes())["ok"]
+    acks = [json.loads(driver.recv(i, tag="ack")[0].tobytes()) for i in range(2)]
     assert all(not a["ok"] and a["error"] == "ProtocolError" for a in acks)
     assert "out of range" in acks[0]["message"]
     for t in threads:
@@ -124,11 +124,11 @@ def test_a_value_is_opened_to_clients_only(who: int) -> None:
     """Party 0 must not send its share to party 1 (which holds the other) or the dealer."""
     driver, threads = _two_party_runtimes()
     for i in range(2):
-        driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2]}), tag="op")
+        driver.send(i, encode(1, "zeros", {"out": 0, "shape": [2], "ack": True}), tag="op")
         driver.send(i, encode(2, "output", {"x": 0, "dst": who, "k": 0, "frac": 16}), tag="op")
     for i in range(2):
-        assert json.loads(driver.recv(i, tag="ack/1")[0].tobytes())["ok"]
-    acks = [json.loads(driver.recv(i, tag="ack/2")[0].tobytes()) for i in range(2)]
+        assert json.loads(driver.recv(i, tag="ack")[0].tobytes())["ok"]
+    acks = [json.loads(driver.recv(i, tag="ack")[0].tobytes()) for i in range(2)]
     assert all(not a["ok"] and a["error"] == "ProtocolError" for a in acks)
     assert "results are opened to clients only" in acks[0]["message"]
     for t in threads:
@@ -140,7 +140,7 @@ def test_an_input_comes_from_a_client_only() -> None:
     args = {"out": 0, "src": 1, "k": 0, "shape": [2], "frac": 16}
     for i in range(2):
         driver.send(i, encode(1, "input", args), tag="op")
-    acks = [json.loads(driver.recv(i, tag="ack/1")[0].tobytes()) for i in range(2)]
+    acks = [json.loads(driver.recv(i, tag="ack")[0].tobytes()) for i in range(2)]
     assert all(not a["ok"] and "inputs come from clients" in a["message"] for a in acks)
     for t in threads:
         t.join(5)

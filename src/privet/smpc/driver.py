@@ -5,12 +5,16 @@ runtime (and to the dealer when the instruction consumes correlated randomness),
 the acknowledgements and charges their cost to the current operation.
 
 Within one operation (``x < y``, a model's forward pass …) the instructions are
-*pipelined*: the driver sends them back to back and collects their acknowledgements when the
+*pipelined*: the driver sends them back to back and collects the acknowledgements when the
 operation ends (or before any input or output), so a runtime starts the next instruction as
 soon as it finishes one, and the dealer prepares the next instruction's material while the
-parties still compute. The runtimes execute instructions in order, so the result is the
-same; an operation still returns only after every endpoint has acknowledged all of its
-instructions, and an error anywhere is raised then, with its root cause.
+parties still compute. Each endpoint acknowledges once per operation: the driver holds each
+instruction back until the next one is made, and the last asks for the acknowledgement (an
+endpoint that got none of the last instructions gets a ``sync``); the acknowledgement sums
+the costs of everything since the previous one. The runtimes execute instructions in order,
+so the result is the same; an operation still returns only after every endpoint has
+acknowledged all of its instructions, and an error anywhere is raised then, with its root
+cause.
 
 Inside :meth:`Driver.preprocessing` an operation instead runs in two phases: the dealer gets
 every instruction first and the driver waits until it has produced all their material (the
@@ -64,6 +68,19 @@ __all__ = ["Driver"]
 
 U64 = np.uint64
 DRIVER = "driver"
+
+
+@dataclass
+class _Held:
+    """An instruction held back until the next: the last of an operation asks for the ack."""
+
+    seq: int
+    op: str
+    args: dict[str, Any]
+    consts: list[NDArray[Any]]
+    free: list[int]
+    targets: list[int]
+    msg: list[NDArray[Any]]
 
 
 @dataclass
@@ -137,9 +154,11 @@ class Driver:
         self._dealer_free: list[int] = []  # freed masked registers the dealer must forget
         self._costs = CostReport()
         self._pending: _Pending | None = None
-        self._inflight: list[tuple[int, list[int]]] = []  # (seq, targets) not yet acknowledged
+        # endpoints with instructions not yet acknowledged: the seq of the one that asks
+        # for the acknowledgement, or None (a sync will ask)
+        self._unacked: dict[int, int | None] = {}
+        self._held: _Held | None = None  # the operation's last instruction, not yet sent
         self._preprocess = False
-        self._offline: list[tuple[int, list[int]]] = []  # sent to the dealer only, so far
         self._deferred: list[tuple[list[NDArray[Any]], int]] = []  # (message, seq) for parties
         self._offline_t0 = 0.0
         self._failed: PrivetError | None = None
@@ -197,7 +216,7 @@ class Driver:
                 continue
         for t in targets:
             try:
-                self._ch.recv(t, tag=f"ack/{self._seq}", timeout=self.timeout or 5.0)
+                self._ch.recv(t, tag="ack", timeout=self.timeout or 5.0)
             except PrivetError:
                 continue
 
@@ -223,11 +242,11 @@ class Driver:
             yield pending
             self._collect()
         except BaseException:
-            if (self._inflight or self._offline) and self._failed is None:
+            if (self._unacked or self._held) and self._failed is None:
                 with suppress(PrivetError):  # the first error is the one raised
                     self._collect()
-            self._inflight.clear()
-            self._offline.clear()
+            self._unacked.clear()
+            self._held = None
             self._deferred.clear()
             raise
         finally:
@@ -317,6 +336,10 @@ class Driver:
             self._collect()  # the client's channel must carry only this instruction's data
         self._seq += 1
         seq = self._seq
+        deferred = self._preprocess and io is None and self._pending is not None
+        now = not deferred and (io is not None or self._pending is None)  # collected at once
+        if now:
+            args = {**args, "ack": True}  # acknowledged by itself: no sync needed
         free, self._free = self._free, []
         msg = encode(seq, op, args, consts, free)
         if dealer is None:
@@ -324,102 +347,132 @@ class Driver:
         if dealer and self._dealer_free:  # the dealer sees only its instructions' frees
             free, self._dealer_free = free + self._dealer_free, []
             msg = encode(seq, op, args, consts, free)
-        if self._preprocess and io is None and self._pending is not None:
+        if deferred:
             self._defer(seq, msg, dealer=dealer)
             return
         # the dealer first: it starts on the material while the parties get theirs
         targets = ([self._dealer_id] if dealer else []) + list(range(self.parties))
-        self._inflight.append((seq, targets))
-        first: PrivetError | None = None
+        first = self._send_held(None, ack=False)
+        if not now:  # held until the next one: the last of an operation asks for the ack
+            self._held = _Held(seq, op, dict(args), list(consts), free, targets, msg)
+            if first is not None:
+                self._collect(first)
+            return
         try:
             for t in targets:
+                self._unacked[t] = seq
                 self._ch.send(t, msg, tag="op")
             if io is not None:
                 io(seq)
         except PrivetError as exc:
-            first = exc
-        if first is not None or io is not None or self._pending is None:
-            self._collect(first)
+            first = first or exc
+        self._collect(first)
+
+    def _send_held(self, first: PrivetError | None, *, ack: bool) -> PrivetError | None:
+        """Send the held instruction (asking for the acknowledgement when ``ack``)."""
+        held, self._held = self._held, None
+        if held is None:
+            return first
+        msg = held.msg
+        if ack:
+            msg = encode(held.seq, held.op, {**held.args, "ack": True}, held.consts, held.free)
+        try:
+            for t in held.targets:
+                self._unacked[t] = held.seq if ack else None
+                self._ch.send(t, msg, tag="op")
+        except PrivetError as exc:
+            return first or exc
+        return first
 
     def _defer(self, seq: int, msg: list[NDArray[Any]], *, dealer: bool) -> None:
         """Preprocessing: send to the dealer now, to the parties when the offline phase ends."""
-        if not self._offline and not self._deferred:
+        if not self._deferred:
             self._offline_t0 = time.perf_counter()
         self._deferred.append((msg, seq))
         if dealer:
-            self._offline.append((seq, [self._dealer_id]))
+            self._unacked[self._dealer_id] = None
             try:
                 self._ch.send(self._dealer_id, msg, tag="op")
             except PrivetError as exc:
                 self._collect(exc)
 
     def _go_online(self) -> None:
-        """End the offline phase: wait for the dealer's acks, then send the parties theirs."""
-        offline, self._offline = self._offline, []
+        """End the offline phase: wait for the dealer's ack, then send the parties theirs."""
         deferred, self._deferred = self._deferred, []
-        self._inflight.extend(offline)
-        self._drain()  # the dealer's acknowledgements: its material has been sent
+        self._drain()  # the dealer's acknowledgement: its material has been sent
         if self._pending is not None:
             self._pending.offline_seconds += time.perf_counter() - self._offline_t0
-        for msg, seq in deferred:
-            targets = list(range(self.parties))
-            self._inflight.append((seq, targets))
-            for t in targets:
+        for msg, _seq in deferred:
+            for t in range(self.parties):
+                self._unacked[t] = None
                 try:
                     self._ch.send(t, msg, tag="op")
                 except PrivetError as exc:
                     self._drain(exc)
 
     def _collect(self, first: PrivetError | None = None) -> None:
-        """Collect the acknowledgements of every instruction in flight, oldest first.
+        """Collect the acknowledgements of every instruction in flight.
 
         A preprocessed operation first ends its offline phase (:meth:`_go_online`). Raises
         the root cause of the first failure (``first``: one met while sending) after reading
         every acknowledgement that can still arrive.
         """
-        if first is None and (self._offline or self._deferred):
+        if first is None and self._deferred:
             self._go_online()
-        else:  # failing: still read what the dealer says, for the root cause
-            self._inflight[:0] = self._offline
-        self._offline.clear()
         self._deferred.clear()
-        self._drain(first)
+        self._drain(self._send_held(first, ack=True))
 
     def _drain(self, first: PrivetError | None = None) -> None:
-        """Read the acknowledgements of the instructions in flight (see :meth:`_collect`)."""
+        """Read one acknowledgement from every endpoint with instructions in flight.
+
+        An endpoint whose last instruction did not ask for one gets a ``sync`` first. Each
+        acknowledgement sums the costs since the previous one (:mod:`privet.smpc.runtime`);
+        an endpoint that failed sends its error at once, and stops.
+        """
         pending = self._pending
-        inflight, self._inflight = self._inflight, []
-        down: set[int] = set()  # endpoints that failed: a runtime stops after its error
-        for seq, targets in inflight:
-            max_rounds = 0
-            for t in targets:
-                if t in down:
-                    continue
-                down.add(t)  # until its acknowledgement is read
-                try:
-                    (raw,) = self._ch.recv(t, tag=f"ack/{seq}", timeout=self.timeout)
-                    ack = json.loads(raw.tobytes().decode("utf-8"))
-                except PrivetError as exc:
-                    first = first if _ranks_before(first, exc) else exc
-                    continue
-                except (ValueError, UnicodeDecodeError):
-                    first = first or ProtocolError(f"endpoint {t} sent a malformed acknowledgement")
-                    continue
-                if not isinstance(ack, dict) or not ack.get("ok"):
-                    failure = _error_from(ack, t)
-                    first = first if _ranks_before(first, failure) else failure
-                    continue
-                down.discard(t)
-                if pending is not None:
-                    sent = int(ack.get("sent", 0))
-                    if t == self._dealer_id:
-                        pending.dealer_bytes += sent
-                    else:
-                        pending.bytes_sent += sent
-                        pending.messages += int(ack.get("messages", 0))
-                        max_rounds = max(max_rounds, int(ack.get("rounds", 0)))
+        unacked, self._unacked = self._unacked, {}
+        if any(s is None for s in unacked.values()):
+            self._seq += 1
+            sync = encode(self._seq, "sync", {})
+            for t, s in unacked.items():
+                if s is None:
+                    unacked[t] = self._seq
+                    try:
+                        self._ch.send(t, sync, tag="op")
+                    except PrivetError as exc:
+                        first = first if _ranks_before(first, exc) else exc
+        max_rounds = 0
+        for t, seq in unacked.items():
+            try:
+                (raw,) = self._ch.recv(t, tag="ack", timeout=self.timeout)
+                ack = json.loads(raw.tobytes().decode("utf-8"))
+            except PrivetError as exc:
+                first = first if _ranks_before(first, exc) else exc
+                continue
+            except (ValueError, UnicodeDecodeError):
+                first = first or ProtocolError(f"endpoint {t} sent a malformed acknowledgement")
+                continue
+            if not isinstance(ack, dict) or not ack.get("ok"):
+                failure = _error_from(ack, t)
+                first = first if _ranks_before(first, failure) else failure
+                continue
+            if ack.get("seq") != seq:
+                failure = ProtocolError(
+                    f"endpoint {t} acknowledged instruction {ack.get('seq')!r}, not {seq}; "
+                    "it is out of step with the driver"
+                )
+                first = first if _ranks_before(first, failure) else failure
+                continue
             if pending is not None:
-                pending.rounds += max_rounds
+                sent = int(ack.get("sent", 0))
+                if t == self._dealer_id:
+                    pending.dealer_bytes += sent
+                else:
+                    pending.bytes_sent += sent
+                    pending.messages += int(ack.get("messages", 0))
+                    max_rounds = max(max_rounds, int(ack.get("rounds", 0)))
+        if pending is not None:
+            pending.rounds += max_rounds
         if first is not None:
             self._failed = first
             raise first

@@ -463,8 +463,9 @@ class RemoteCluster(DriverFacade):
 class _DealerClock:
     """The driver's channel, passed through, adding up the dealer's reported seconds.
 
-    The dealer's acknowledgement (``ack/<seq>``, a small JSON object) carries the seconds
-    it spent on the instruction; nothing else is read, and every message is returned as is.
+    The dealer's acknowledgement (tag ``ack``, a small JSON object) carries the seconds it
+    spent on the instructions since the last one; nothing else is read, and every message is
+    returned as is.
     """
 
     def __init__(self, channel: TlsChannel) -> None:
@@ -504,7 +505,7 @@ class _DealerClock:
     def recv(self, frm: int, *, tag: str, timeout: float | None = None) -> list[NDArray[Any]]:
         """Receive, unchanged; note the seconds in the dealer's acknowledgements."""
         msg = self._ch.recv(frm, tag=tag, timeout=timeout)
-        if frm == self._ch.dealer and tag.startswith("ack/") and len(msg) == 1:
+        if frm == self._ch.dealer and tag == "ack" and len(msg) == 1:
             raw = msg[0]
             if raw.dtype == np.uint8 and raw.ndim == 1 and raw.size < 4096:
                 with contextlib.suppress(ValueError, UnicodeDecodeError, TypeError):

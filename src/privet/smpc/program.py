@@ -43,14 +43,15 @@ from privet.smpc.truncation import (
 
 __all__ = ["FIXED", "VERSION", "Instruction", "decode", "encode", "plan"]
 
-VERSION: Final = 4
+VERSION: Final = 5
 """The instruction format's version. 2: ``ltz`` draws the sign mask of
 :func:`~privet.smpc.recipes.sign_masks` and may carry a product (``y``, ``y_shape``);
 ``relu`` is an instruction. 3: ``input`` and ``output`` name the client's message number
 ``k`` (``in/k``, ``out/k``) and the encoding ``frac``, which travels with the shares. 4:
 ``bilinear`` may carry ``fixed`` (``"new"``/``"reuse"``): its second operand's mask is kept
-and re-used (:func:`~privet.smpc.recipes.fixed_triples`). A runtime refuses any other
-version."""
+and re-used (:func:`~privet.smpc.recipes.fixed_triples`). 5: a runtime acknowledges only a
+``sync`` or an instruction with ``"ack": true`` (tag ``ack``), with the costs summed since
+the last acknowledgement (:mod:`privet.smpc.runtime`). A runtime refuses any other version."""
 FIXED: Final = ("new", "reuse")
 """``fixed`` of a ``bilinear``: mask the second operand and keep the mask, or re-use it."""
 MAX_JSON_BYTES: Final = 1 << 20

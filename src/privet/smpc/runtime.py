@@ -3,20 +3,24 @@
 A :class:`PartyRuntime` holds one party's registers (its shares, ``uint64`` arrays keyed by
 id) and runs a loop: receive an instruction from the driver, execute it (the protocols of
 this room, talking to the other parties over the same :class:`~privet.core.channel.Channel`),
-answer with an acknowledgement carrying the instruction's cost (bytes, rounds, seconds) or
-the error. A :class:`DealerRuntime` receives the instructions that need correlated
+and, when the driver asks (it does once per operation), answer with an acknowledgement
+carrying the costs of the instructions since the last one (bytes, rounds, seconds), or at
+once with the error. A :class:`DealerRuntime` receives the instructions that need correlated
 randomness and serves them (:mod:`privet.smpc.dealer`). Neither knows whether the driver
 is a thread of the same process (:class:`~privet.smpc.InProcessCluster`) or another machine:
 the same loop runs over the in-memory network and over TLS.
 
-Acknowledgement (JSON in a ``uint8`` array, tag ``ack/<seq>``)::
+Acknowledgement (JSON in a ``uint8`` array, tag ``ack``), after a ``sync`` instruction or
+one whose arguments hold ``"ack": true``::
 
-    {"ok": true, "sent": 32, "rounds": 1, "messages": 2, "seconds": 0.0004,
+    {"ok": true, "seq": 17, "sent": 32, "rounds": 1, "messages": 2, "seconds": 0.0004,
      "cpu_seconds": 0.0003}
-    {"ok": false, "error": "ProtocolError", "message": "..."}
+    {"ok": false, "seq": 12, "error": "ProtocolError", "message": "..."}
 
-``seconds`` is the wall clock of the instruction (waits included), ``cpu_seconds`` the CPU
-time of the runtime's thread (its own work).
+``seq`` is the instruction that asked (or failed); the costs are sums over the instructions
+since the previous acknowledgement: ``seconds`` their wall clock (waits included),
+``cpu_seconds`` the CPU time of the runtime's thread (its own work). One acknowledgement per
+operation instead of one per instruction: each costs a message on the critical path.
 
 After an error the runtime closes its channel and stops: peers waiting on it fail fast.
 
@@ -125,6 +129,10 @@ def _error_doc(exc: BaseException) -> dict[str, Any]:
     return {"ok": False, "error": name, "message": text}
 
 
+_COSTS: Final = ("sent", "rounds", "messages", "seconds", "cpu_seconds")
+"""The costs an acknowledgement sums over the instructions since the last one."""
+
+
 class _Runtime:
     """The loop shared by the party and the dealer runtimes."""
 
@@ -134,8 +142,14 @@ class _Runtime:
         self.idle_timeout = idle_timeout
 
     def serve(self) -> None:
-        """Execute instructions until ``stop``, an error, or the idle timeout."""
+        """Execute instructions until ``stop``, an error, or the idle timeout.
+
+        The costs of the instructions add up until one asks for an acknowledgement (a
+        ``sync``, or ``"ack": true`` in its arguments), which carries their sums; an error is
+        acknowledged at once.
+        """
         ch = self.channel
+        totals = dict.fromkeys(_COSTS, 0.0)
         while True:
             try:
                 ins = decode(ch.recv(self.driver, tag="op", timeout=self.idle_timeout))
@@ -150,29 +164,29 @@ class _Runtime:
             t0 = time.perf_counter()
             c0 = time.thread_time()
             try:
-                self.execute(ins)
+                if ins.op != "sync":
+                    self.execute(ins)
             except Exception as exc:  # reported to the driver, then this runtime stops
                 self._fail(exc, seq=ins.seq)
                 return
             after = ch.stats.snapshot()
-            self._ack(
-                ins.seq,
-                {
-                    "ok": True,
-                    "sent": after["bytes_sent"] - before["bytes_sent"],
-                    "rounds": after["rounds"] - before["rounds"],
-                    "messages": after["messages_sent"] - before["messages_sent"],
-                    "seconds": time.perf_counter() - t0,
-                    "cpu_seconds": time.thread_time() - c0,
-                },
-            )
+            totals["sent"] += after["bytes_sent"] - before["bytes_sent"]
+            totals["rounds"] += after["rounds"] - before["rounds"]
+            totals["messages"] += after["messages_sent"] - before["messages_sent"]
+            totals["seconds"] += time.perf_counter() - t0
+            totals["cpu_seconds"] += time.thread_time() - c0
+            if ins.op == "sync" or ins.args.get("ack") is True:
+                counts = {k: int(totals[k]) for k in ("sent", "rounds", "messages")}
+                times = {k: round(totals[k], 6) for k in ("seconds", "cpu_seconds")}
+                self._ack(ins.seq, {"ok": True, **counts, **times})
+                totals = dict.fromkeys(_COSTS, 0.0)
 
     def execute(self, ins: Instruction) -> None:
         """Execute one instruction (overridden)."""
         raise NotImplementedError
 
     def _ack(self, seq: int, doc: dict[str, Any]) -> None:
-        self.channel.send(self.driver, [_json_array(doc)], tag=f"ack/{seq}")
+        self.channel.send(self.driver, [_json_array({**doc, "seq": seq})], tag="ack")
 
     def _fail(self, exc: BaseException, *, seq: int | None) -> None:
         """Report ``exc`` to the driver, then abort: every peer (the dealer too) fails fast.
