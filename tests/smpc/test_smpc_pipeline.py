@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 import pytest
 
 from privet.core.random import SecureRandom
-from privet.errors import ParameterError, ProtocolError
+from privet.errors import ParameterError, ProtocolError, TransportError
 from privet.smpc import InProcessCluster
 from privet.smpc import max as shared_max
 from privet.smpc.program import Instruction
@@ -157,3 +158,48 @@ def test_instructions_held_when_user_code_fails_still_run() -> None:
         y = box[0]
         assert y.reveal() == pytest.approx([2.25, 4.0], abs=2**-14)
         assert (y + x).reveal() == pytest.approx([3.75, 2.0], abs=2**-14)
+
+
+def test_a_long_operation_reports_progress_within_each_timeout() -> None:
+    """The timeout bounds each wait, as per instruction before, not a whole operation."""
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(6), timeout=0.25) as cluster:
+        x = cluster.share(np.ones((200, 200)))
+        y = x
+        t = time.monotonic()
+        with cluster.driver.op("chain"):
+            while time.monotonic() - t < 0.8:  # keeps the parties busy past the timeout
+                y = y + x
+        assert float(y.reveal()[0, 0]) > 2.0
+        assert time.monotonic() - t > 3 * 0.25
+
+
+def test_a_send_that_fails_mid_operation_raises_its_own_cause() -> None:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(7), timeout=1.0) as cluster:
+        x = cluster.share(np.array([1.0, -2.0, 3.0, 0.5]))
+        ch: Any = cluster.driver._ch
+        send, count = ch.send, [0]
+
+        def failing(to: int, arrays: Any, *, tag: str) -> None:
+            count[0] += 1
+            if tag == "op" and to == 1 and count[0] > 4:
+                raise TransportError("injected send failure")
+            send(to, arrays, tag=tag)
+
+        ch.send = failing
+        with pytest.raises(TransportError, match="injected send failure"):
+            shared_max(x)
+
+
+def test_a_preprocessed_operation_that_user_code_breaks_still_runs_its_steps() -> None:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(8)) as cluster:
+        x = cluster.share(np.array([1.5, -2.0]))
+        box: list[Any] = []
+
+        def user_code() -> None:
+            with cluster.preprocessing(), cluster.driver.op("mine"):
+                box.append(x + x)  # a local instruction, deferred
+                raise RuntimeError("user code")
+
+        with pytest.raises(RuntimeError, match="user code"):
+            user_code()
+        assert box[0].reveal() == pytest.approx([3.0, -4.0], abs=2**-14)

@@ -60,7 +60,7 @@ from privet.smpc.client import encode_input, receive_shares, send_shares
 from privet.smpc.cost import CostReport
 from privet.smpc.fixed_point import FixedPoint
 from privet.smpc.program import decode, encode, plan
-from privet.smpc.runtime import encode_index
+from privet.smpc.runtime import PROGRESS_S, encode_index
 from privet.smpc.tensor import SharedTensor
 from privet.smpc.truncation import TruncationMode, check_mode
 
@@ -117,7 +117,8 @@ class Driver:
     rng
         The clients' generator for sharing inputs (``None``: fresh OS-keyed generators).
     timeout
-        Seconds to wait for an acknowledgement or a share.
+        Seconds to wait for an acknowledgement (or a progress report: the runtimes send one
+        every quarter of it in a long operation) or a share.
     """
 
     def __init__(
@@ -198,8 +199,10 @@ class Driver:
 
     def start(self) -> None:
         """Have the dealer hand out its seeds."""
+        # runtimes report progress at a quarter of the timeout: each wait stays bounded
+        progress = PROGRESS_S if self.timeout is None else min(PROGRESS_S, self.timeout / 4)
         with self.op("setup"):
-            self._exec("setup", {}, dealer=True)
+            self._exec("setup", {"progress": progress}, dealer=True)
 
     def stop(self) -> None:
         """Stop every runtime (best effort; errors are swallowed at shutdown)."""
@@ -242,7 +245,7 @@ class Driver:
             yield pending
             self._collect()
         except BaseException:
-            if (self._unacked or self._held) and self._failed is None:
+            if (self._unacked or self._held or self._deferred) and self._failed is None:
                 with suppress(PrivetError):  # the first error is the one raised
                     self._collect()
             self._unacked.clear()
@@ -353,10 +356,10 @@ class Driver:
         # the dealer first: it starts on the material while the parties get theirs
         targets = ([self._dealer_id] if dealer else []) + list(range(self.parties))
         first = self._send_held(None, ack=False)
+        if first is not None:  # the last one did not reach everyone: send nothing more
+            self._collect(first)
         if not now:  # held until the next one: the last of an operation asks for the ack
             self._held = _Held(seq, op, dict(args), list(consts), free, targets, msg)
-            if first is not None:
-                self._collect(first)
             return
         try:
             for t in targets:
@@ -420,7 +423,10 @@ class Driver:
         if first is None and self._deferred:
             self._go_online()
         self._deferred.clear()
-        self._drain(self._send_held(first, ack=True))
+        if first is None:
+            first = self._send_held(None, ack=True)
+        self._held = None  # after a failure: never sent (the cluster has failed)
+        self._drain(first)
 
     def _drain(self, first: PrivetError | None = None) -> None:
         """Read one acknowledgement from every endpoint with instructions in flight.
@@ -443,39 +449,48 @@ class Driver:
                         first = first if _ranks_before(first, exc) else exc
         max_rounds = 0
         for t, seq in unacked.items():
-            try:
-                (raw,) = self._ch.recv(t, tag="ack", timeout=self.timeout)
-                ack = json.loads(raw.tobytes().decode("utf-8"))
-            except PrivetError as exc:
-                first = first if _ranks_before(first, exc) else exc
-                continue
-            except (ValueError, UnicodeDecodeError):
-                first = first or ProtocolError(f"endpoint {t} sent a malformed acknowledgement")
-                continue
-            if not isinstance(ack, dict) or not ack.get("ok"):
-                failure = _error_from(ack, t)
-                first = first if _ranks_before(first, failure) else failure
-                continue
-            if ack.get("seq") != seq:
-                failure = ProtocolError(
-                    f"endpoint {t} acknowledged instruction {ack.get('seq')!r}, not {seq}; "
-                    "it is out of step with the driver"
-                )
-                first = first if _ranks_before(first, failure) else failure
-                continue
-            if pending is not None:
-                sent = int(ack.get("sent", 0))
-                if t == self._dealer_id:
-                    pending.dealer_bytes += sent
-                else:
-                    pending.bytes_sent += sent
-                    pending.messages += int(ack.get("messages", 0))
-                    max_rounds = max(max_rounds, int(ack.get("rounds", 0)))
+            rounds = 0
+            while True:  # progress reports first (a long operation), then the answer
+                ack, failure = self._read_ack(t)
+                if failure is not None:
+                    first = first if _ranks_before(first, failure) else failure
+                    break
+                if not ack.get("partial") and ack.get("seq") != seq:
+                    failure = ProtocolError(
+                        f"endpoint {t} acknowledged instruction {ack.get('seq')!r}, not {seq}; "
+                        "it is out of step with the driver"
+                    )
+                    first = first if _ranks_before(first, failure) else failure
+                    break
+                if pending is not None:
+                    sent = int(ack.get("sent", 0))
+                    if t == self._dealer_id:
+                        pending.dealer_bytes += sent
+                    else:
+                        pending.bytes_sent += sent
+                        pending.messages += int(ack.get("messages", 0))
+                        rounds += int(ack.get("rounds", 0))
+                if not ack.get("partial"):
+                    break
+            max_rounds = max(max_rounds, rounds)
         if pending is not None:
             pending.rounds += max_rounds
         if first is not None:
             self._failed = first
             raise first
+
+    def _read_ack(self, t: int) -> tuple[dict[str, Any], PrivetError | None]:
+        """Read one acknowledgement from endpoint ``t``: (its document, or the failure)."""
+        try:
+            (raw,) = self._ch.recv(t, tag="ack", timeout=self.timeout)
+            ack = json.loads(raw.tobytes().decode("utf-8"))
+        except PrivetError as exc:
+            return {}, exc
+        except (ValueError, UnicodeDecodeError):
+            return {}, ProtocolError(f"endpoint {t} sent a malformed acknowledgement")
+        if not isinstance(ack, dict) or not ack.get("ok"):
+            return {}, _error_from(ack, t)
+        return ack, None
 
     # -- input and output ----------------------------------------------------------------
 

@@ -17,7 +17,8 @@ one whose arguments hold ``"ack": true``::
      "cpu_seconds": 0.0003}
     {"ok": false, "seq": 12, "error": "ProtocolError", "message": "..."}
 
-``seq`` is the instruction that asked (or failed); the costs are sums over the instructions
+``seq`` is the instruction that asked (or failed; ``"partial": true`` marks a progress report
+in a long operation, see :meth:`_Runtime.serve`); the costs are sums over the instructions
 since the previous acknowledgement: ``seconds`` their wall clock (waits included),
 ``cpu_seconds`` the CPU time of the runtime's thread (its own work). One acknowledgement per
 operation instead of one per instruction: each costs a message on the critical path.
@@ -54,7 +55,14 @@ from privet.smpc.ring import Ring
 from privet.smpc.session import PartySession
 from privet.smpc.truncation import less_than_zero, truncate, truncate_relu
 
-__all__ = ["DEFAULT_IDLE_TIMEOUT", "DealerRuntime", "PartyRuntime", "decode_index", "encode_index"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "PROGRESS_S",
+    "DealerRuntime",
+    "PartyRuntime",
+    "decode_index",
+    "encode_index",
+]
 
 DEFAULT_IDLE_TIMEOUT: Final = 3600.0
 """Seconds a runtime waits for the next instruction before it gives up."""
@@ -129,8 +137,18 @@ def _error_doc(exc: BaseException) -> dict[str, Any]:
     return {"ok": False, "error": name, "message": text}
 
 
+PROGRESS_S: Final = 1.0
+"""Seconds after which a runtime reports progress in a long operation (unasked)."""
 _COSTS: Final = ("sent", "rounds", "messages", "seconds", "cpu_seconds")
 """The costs an acknowledgement sums over the instructions since the last one."""
+
+
+def _progress(ins: Instruction) -> float:
+    """Return the progress interval a ``setup`` instruction names (default :data:`PROGRESS_S`)."""
+    v = ins.args.get("progress", PROGRESS_S)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 3600:
+        raise ProtocolError("setup needs a progress interval in (0, 3600] seconds")
+    return float(v)
 
 
 class _Runtime:
@@ -146,10 +164,16 @@ class _Runtime:
 
         The costs of the instructions add up until one asks for an acknowledgement (a
         ``sync``, or ``"ack": true`` in its arguments), which carries their sums; an error is
-        acknowledged at once.
+        acknowledged at once. In a long operation a progress report (``"partial": true``)
+        goes out after the first instruction that ends :data:`PROGRESS_S` (or what ``setup``
+        says: a quarter of the driver's timeout) after the last acknowledgement, so each of
+        the driver's waits is bounded, as before, by the slowest instruction rather than by
+        the whole operation.
         """
         ch = self.channel
         totals = dict.fromkeys(_COSTS, 0.0)
+        last = time.monotonic()  # of the last acknowledgement
+        progress = PROGRESS_S
         while True:
             try:
                 ins = decode(ch.recv(self.driver, tag="op", timeout=self.idle_timeout))
@@ -175,11 +199,16 @@ class _Runtime:
             totals["messages"] += after["messages_sent"] - before["messages_sent"]
             totals["seconds"] += time.perf_counter() - t0
             totals["cpu_seconds"] += time.thread_time() - c0
-            if ins.op == "sync" or ins.args.get("ack") is True:
+            if ins.op == "setup":  # the driver says how often to report progress
+                progress = _progress(ins)
+            asked = ins.op == "sync" or ins.args.get("ack") is True
+            if asked or time.monotonic() - last >= progress:
                 counts = {k: int(totals[k]) for k in ("sent", "rounds", "messages")}
                 times = {k: round(totals[k], 6) for k in ("seconds", "cpu_seconds")}
-                self._ack(ins.seq, {"ok": True, **counts, **times})
+                extra = {} if asked else {"partial": True}  # a progress report
+                self._ack(ins.seq, {"ok": True, **counts, **times, **extra})
                 totals = dict.fromkeys(_COSTS, 0.0)
+                last = time.monotonic()
 
     def execute(self, ins: Instruction) -> None:
         """Execute one instruction (overridden)."""
