@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from privet.core.errors import ParameterError
 from privet.smpc.layers import (
     adaptive_avg_pool_layer,
+    conv_padding,
     flatten,
     implicit_softmax_dim,
     module_layer,
@@ -214,16 +215,10 @@ def _conv2d(
         raise ParameterError("F.conv2d needs groups=1 and dilation=1 (nn.Conv2d takes both)")
     if not isinstance(weight, SharedTensor):
         raise ParameterError("conv2d's weight must be a model parameter (shared by its owner)")
-    if padding == "valid":
-        padding = 0
-    elif padding == "same":
-        if pair(stride) != (1, 1):
-            raise ParameterError("F.conv2d(padding='same') takes stride 1 only, as in torch")
-        span = (weight.shape[2] - 1, weight.shape[3] - 1)
-        if any(s % 2 for s in span):
-            raise ParameterError("F.conv2d(padding='same') needs odd kernels; pad numerically")
-        padding = (span[0] // 2, span[1] // 2)
-    params = {"stride": list(pair(stride)), "padding": list(pair(padding))}
+    if padding == "same" and pair(stride) != (1, 1):
+        raise ParameterError("F.conv2d(padding='same') takes stride 1 only, as in torch")
+    padding = conv_padding(padding, weight.shape[2:], 1, name="F.conv2d")
+    params = {"stride": list(pair(stride)), "padding": list(padding)}
     out = bilinear("conv2d", x, weight, params)
     return out if bias is None else out + bias.reshape((-1, 1, 1))
 

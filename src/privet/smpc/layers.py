@@ -36,6 +36,7 @@ __all__ = [
     "SharedLayer",
     "Sharer",
     "adaptive_avg_pool_layer",
+    "conv_padding",
     "dense_kernel",
     "flatten",
     "implicit_softmax_dim",
@@ -261,17 +262,25 @@ def _conv_padding(m: Any) -> tuple[int, int]:
         raise ParameterError(
             f"Conv2d(padding_mode={m.padding_mode!r}) is not supported; use padding_mode='zeros'"
         )
-    if m.padding == "valid":
+    return conv_padding(m.padding, m.kernel_size, m.dilation, name="Conv2d")
+
+
+def conv_padding(padding: Any, kernel: Any, dilation: Any, *, name: str) -> tuple[int, int]:
+    """Numeric zero padding for ``padding`` (a number, a pair, ``"valid"`` or ``"same"``).
+
+    ``"same"`` pads each side by half the kernel's span, so it needs odd spans.
+    """
+    if padding == "valid":
         return (0, 0)
-    if m.padding == "same":
-        span = [(k - 1) * d for k, d in zip(pair(m.kernel_size), pair(m.dilation), strict=True)]
+    if padding == "same":
+        span = [(k - 1) * d for k, d in zip(pair(kernel), pair(dilation), strict=True)]
         if any(s % 2 for s in span):
             raise ParameterError(
-                f"Conv2d(padding='same') with kernel {m.kernel_size} and dilation {m.dilation} "
-                "pads unevenly; use odd kernels or numeric padding"
+                f"{name}(padding='same') with kernel {kernel} and dilation {dilation} pads "
+                "unevenly; use odd kernels or numeric padding"
             )
         return (span[0] // 2, span[1] // 2)
-    return pair(m.padding)
+    return pair(padding)
 
 
 def _conv_layer(w: SharedTensor, b: SharedTensor, m: Any, bn: Any, exact: bool) -> SharedLayer:
