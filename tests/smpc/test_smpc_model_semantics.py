@@ -413,3 +413,32 @@ def test_same_padding_with_a_stride_is_refused_as_in_torch(cluster: InProcessClu
 
     with pytest.raises(ParameterError, match="stride 1 only"):
         cluster.from_torch(Strided())(cluster.share(np.zeros((1, 1, 5, 5))))
+
+
+class Functional(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 6) / 3)
+        self.b = nn.Parameter(torch.randn(4) / 3)
+
+    def forward(self, x: Any) -> Any:
+        return F.relu(F.linear(x, self.w, self.b))
+
+
+def test_a_functional_linear_weight_is_masked_once(
+    cluster: InProcessCluster, x: np.ndarray
+) -> None:
+    from privet.smpc.model import model_weights
+
+    torch.manual_seed(16)  # test model only
+    net = Functional().eval()
+    _check(cluster, net, x)
+    model = cluster.from_torch(net)
+    sent = []
+    for _ in range(3):
+        cluster.reset_costs()
+        model(cluster.share(x)).reveal()
+        sent.append(cluster.cost_report()["inference"].bytes_sent)
+    assert sent[0] - sent[1] == 4 * 6 * 8 * 2  # w.T - b opened by the first query only
+    assert sent[1] == sent[2]
+    assert [a.shape for a in model_weights(net)] == [(6, 4), (4,)]  # what a remote owner sends

@@ -57,7 +57,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError, PrivetError
-from privet.smpc.graph_calls import DIVISIONS, FUNCTIONS, METHODS, Reciprocal
+from privet.smpc.graph_calls import DIVISIONS, FUNCTIONS, METHODS, Reciprocal, Transposed
 from privet.smpc.graph_calls import functions as graph_functions
 from privet.smpc.layers import (
     SharedLayer,
@@ -368,6 +368,23 @@ def _only_divides(node: Any) -> bool:
     return bool(node.users) and all(divides(u) for u in node.users)
 
 
+def _only_linear_weight(node: Any) -> bool:
+    """Whether every reader of ``node`` is ``F.linear`` taking it as the weight (2-D)."""
+    import torch.nn.functional as F
+
+    def weighs(user: Any) -> bool:
+        weight = user.args[1] if len(user.args) > 1 else user.kwargs.get("weight")
+        first = user.args[0] if user.args else user.kwargs.get("input")
+        return (
+            user.op == "call_function"
+            and user.target is F.linear
+            and weight is node
+            and (first is not node)
+        )
+
+    return bool(node.users) and all(weighs(u) for u in node.users)
+
+
 def _is_relu(node: Any) -> bool:
     import torch
     import torch.nn.functional as F
@@ -449,6 +466,8 @@ def convert_graph(module: Any, share: Sharer, *, reference: bool = True) -> Shar
                 shared = None
             elif _only_divides(node):  # the owner shares 1/c: x / c is one product
                 shared = Reciprocal.share(value, share, str(node.target))
+            elif _only_linear_weight(node):  # the owner shares w.T: one operand, masked once
+                shared = Transposed.share(value, share)
             else:
                 shared = share(value)
             ref_value = _ref_attribute(ref, node.target)

@@ -48,7 +48,7 @@ from privet.smpc.tensor import (
 )
 from privet.smpc.tensor import _linear as bilinear
 
-__all__ = ["DIVISIONS", "FUNCTIONS", "METHODS", "Reciprocal", "functions"]
+__all__ = ["DIVISIONS", "FUNCTIONS", "METHODS", "Reciprocal", "Transposed", "functions"]
 
 
 # -- what a node computes on shared values ------------------------------------------------
@@ -197,8 +197,26 @@ def _div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Any:
     return a / b
 
 
+@dataclass(frozen=True)
+class Transposed:
+    """A model weight read only by ``F.linear``: its owner shares ``w.T``, once.
+
+    ``F.linear(x, w)`` is ``x @ w.T``; sharing the transpose keeps one register for every
+    call, so the product's mask is kept (the weight is masked once, as an ``nn.Linear``'s),
+    where a transpose per call would be a new operand each time.
+    """
+
+    t: SharedTensor
+
+    @classmethod
+    def share(cls, value: NDArray[np.float64], share: Callable[[Any], Any]) -> Any:
+        """Share ``value.T`` through the owner's ``share``."""
+        t = share(np.ascontiguousarray(value.T))
+        return cls(t) if isinstance(t, SharedTensor) else t
+
+
 def _linear(x: SharedTensor, weight: Any, bias: Any = None) -> Any:
-    out = x @ weight.T
+    out = x @ (weight.t if isinstance(weight, Transposed) else weight.T)
     return out if bias is None else out + bias
 
 

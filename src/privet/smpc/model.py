@@ -32,8 +32,8 @@ Each weight a layer multiplies by (``Linear``, ``Conv2d``, a batch norm's scale,
 masked once: its first product opens ``w - b`` and the parties and the dealer keep that mask,
 so every later call opens only its own input's masked values (fixed-operand triples,
 :func:`privet.smpc.recipes.fixed_triples`). A query of one input to a large model then moves
-the input's bytes, not the weights'. (A traced ``F.linear(x, self.weight)`` transposes the
-weight at each call: that product is masked afresh.)
+the input's bytes, not the weights' (a traced ``F.linear`` weight is shared transposed, so it
+is one operand too).
 
 Examples
 --------
