@@ -31,6 +31,7 @@ from privet.smpc import (
     tanh,
     where,
 )
+from privet.smpc.comparison import AUTO_PAIRS
 
 ULP = 2.0**-16
 
@@ -68,7 +69,7 @@ def test_sign_abs_maximum_where_equal(cluster: InProcessCluster) -> None:
         relu(x)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("method", ["tree", "pairs"])
+@pytest.mark.parametrize("method", ["tree", "pairs", "auto"])
 @pytest.mark.parametrize(
     ("shape", "axis"), [((7, 10), -1), ((5, 3, 4), 1), ((1, 1), -1), ((9,), 0), ((4, 2), 1)]
 )
@@ -97,6 +98,19 @@ def test_pairs_trade_bytes_for_rounds(cluster: InProcessCluster) -> None:
     assert cost["pairs"].bytes_sent > 4 * cost["tree"].bytes_sent
     with pytest.raises(ParameterError, match="method must be one of"):
         argmax(sx, method="bitonic")
+
+
+def test_auto_takes_pairs_for_small_batches_and_the_tree_for_large(
+    cluster: InProcessCluster,
+) -> None:
+    rows = AUTO_PAIRS // 45 + 1  # just past the pair comparisons auto allows, for K = 10
+    for n, rounds in [(20, 12), (rows, 32)]:
+        x = np.random.default_rng(n).normal(size=(n, 10))
+        sx = cluster.share(x)
+        cluster.reset_costs()
+        got = argmax(sx).reveal()
+        assert cluster.cost_report()["argmax"].rounds == rounds
+        assert np.array_equal(got, x.argmax(axis=-1))
 
 
 def test_reciprocal_error_bound(cluster: InProcessCluster) -> None:

@@ -40,7 +40,7 @@ def test_an_operation_sends_all_its_instructions_before_reading_an_ack() -> None
     with InProcessCluster(parties=2, rng=SecureRandom.seeded(1)) as cluster:
         x = cluster.share(np.array([-2.5, -0.25, 0.0, 0.5, 3.0]))
         events = _events(cluster)
-        y = shared_max(x)  # a tree of comparisons and local steps: many instructions
+        y = shared_max(x, method="tree")  # comparisons and local steps: many instructions
         sends = events.count("send")
         assert sends >= 9  # 3 levels, each a comparison to the dealer and both parties
         # then one sync to each of the 3 endpoints, and one acknowledgement from each

@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import builtins
+import math
 import numbers
 from typing import Any
 
@@ -222,8 +223,12 @@ def _tree(x: SharedTensor, *, with_index: bool) -> tuple[SharedTensor, SharedTen
     return x, idx
 
 
-METHODS = ("tree", "pairs")
+METHODS = ("auto", "tree", "pairs")
 """How :func:`max` and :func:`argmax` reduce an axis of ``K`` entries.
+
+``"auto"`` (default): ``"pairs"`` while the batch needs at most :data:`AUTO_PAIRS` pair
+comparisons in all (one query or a small batch: latency wins), else ``"tree"`` (bandwidth
+wins). Both are exact and break ties the same way, so the choice changes only the cost.
 
 ``"tree"``: a tournament of adjacent pairs, ``⌈log2 K⌉`` comparisons deep (8 rounds each),
 ``K - 1`` comparisons in all: the fewest bytes. ``"pairs"``: all ``K(K-1)/2`` comparisons in
@@ -234,10 +239,19 @@ and "pairwise").
 """
 
 
-def _method(method: object) -> str:
+AUTO_PAIRS = 1 << 14
+"""Pair comparisons up to which ``"auto"`` picks ``"pairs"`` (about 1 MB more per party)."""
+
+
+def _method(method: object, shape: tuple[int, ...]) -> str:
+    """Return the method for reducing the last axis of ``shape`` (``"auto"`` resolved)."""
     if method not in METHODS:
         raise ParameterError(f"method must be one of {list(METHODS)}, got {method!r}")
-    return str(method)
+    if method != "auto":
+        return str(method)
+    k = shape[-1] if shape else 1
+    rows = math.prod(shape[:-1])
+    return "pairs" if rows * k * (k - 1) // 2 <= AUTO_PAIRS else "tree"
 
 
 def _pairs(x: SharedTensor) -> SharedTensor:
@@ -274,7 +288,7 @@ def max(
     axis: int | tuple[int, ...] | None = -1,
     keepdims: bool = False,
     *,
-    method: str = "tree",
+    method: str = "auto",
 ) -> SharedTensor:
     """Maximum over ``axis`` by comparisons (``method``: see :data:`METHODS`).
 
@@ -290,7 +304,8 @@ def max(
     keepdims
         Keep the reduced axes with length 1.
     method
-        ``"tree"`` (default: fewest bytes) or ``"pairs"`` (fewest rounds).
+        ``"auto"`` (default), ``"tree"`` (fewest bytes) or ``"pairs"`` (fewest rounds); see
+        :data:`METHODS`.
 
     Returns
     -------
@@ -298,10 +313,10 @@ def max(
         The maxima.
     """
     x = _check(x)
-    method = _method(method)
+    _method(method, ())  # checked before any instruction
     with x.driver.op("max"):
         moved, axes = _to_last(x, axis)
-        if method == "pairs":
+        if _method(method, moved.shape) == "pairs":
             out = _mul(moved, _pairs(moved)).sum(axis=-1)  # Σ x_i·[i is the maximum]
         else:
             m, _ = _tree(moved, with_index=False)
@@ -314,7 +329,7 @@ def argmax(
     axis: int | None = -1,
     keepdims: bool = False,
     *,
-    method: str = "tree",
+    method: str = "auto",
 ) -> SharedTensor:
     """Index of the maximum over ``axis``, as shared integers (first index on ties).
 
@@ -327,7 +342,7 @@ def argmax(
     keepdims
         Keep the reduced axis with length 1.
     method
-        ``"tree"`` (default: fewest bytes) or ``"pairs"`` (fewest rounds); see
+        ``"auto"`` (default), ``"tree"`` (fewest bytes) or ``"pairs"`` (fewest rounds); see
         :data:`METHODS`.
 
     Returns
@@ -343,10 +358,10 @@ def argmax(
     array([1])
     """
     x = _check(x)
-    method = _method(method)
+    _method(method, ())  # checked before any instruction
     with x.driver.op("argmax"):
         moved, axes = _to_last(x, axis, several=False)
-        if method == "pairs":
+        if _method(method, moved.shape) == "pairs":
             k = moved.shape[-1]
             out = _mul(_pairs(moved), np.arange(k)).sum(axis=-1)  # Σ i·[i is the maximum]
         else:
@@ -362,7 +377,7 @@ def min(
     axis: int | tuple[int, ...] | None = -1,
     keepdims: bool = False,
     *,
-    method: str = "tree",
+    method: str = "auto",
 ) -> SharedTensor:
     """Minimum over ``axis``: ``-max(-x)`` (same cost; see :func:`max`).
 
@@ -379,7 +394,7 @@ def argmin(
     axis: int | None = -1,
     keepdims: bool = False,
     *,
-    method: str = "tree",
+    method: str = "auto",
 ) -> SharedTensor:
     """Index of the minimum over ``axis`` (first on ties, as numpy): ``argmax(-x)``."""
     x = _check(x)
