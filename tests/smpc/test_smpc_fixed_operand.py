@@ -149,3 +149,35 @@ def test_a_reused_triple_draws_no_second_factor() -> None:
     assert reuse[0].reads == (("b", 7),)
     with pytest.raises(ProtocolError, match="fixed"):
         plan(Instruction(3, "bilinear", {**args, **shape, "fixed": "always"}))
+
+
+def test_the_weight_is_opened_once_and_each_input_under_a_fresh_mask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The privacy claim itself: ``w - b`` is opened by the first product only, and the same
+    input multiplied twice is opened under two different masks (a fresh ``a`` each time)."""
+    from privet.smpc.session import PartySession
+
+    opened: list[tuple[str, list[np.ndarray]]] = []
+    real_open = PartySession.open
+
+    def spy(self: PartySession, shares: list[np.ndarray], *, step: str) -> list[np.ndarray]:
+        out = real_open(self, shares, step=step)
+        if self.party == 0 and step.startswith("beaver/"):
+            opened.append((step, [o.copy() for o in out]))
+        return out
+
+    monkeypatch.setattr(PartySession, "open", spy)
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(9)) as cluster:
+        w = cluster.share(np.random.default_rng(10).uniform(-1, 1, (4, 3)))  # test data only
+        cluster.driver.fix_operand(w)
+        x = cluster.share(np.random.default_rng(11).uniform(-1, 1, (2, 4)))
+        for _ in range(3):
+            (x @ w).reveal()
+    steps = [step for step, _ in opened]
+    assert steps == ["beaver/matmul", "beaver/matmul/fixed", "beaver/matmul/fixed"]
+    assert len(opened[0][1]) == 2  # x - a and w - b, together, once
+    assert all(len(values) == 1 for _, values in opened[1:])  # x - a alone afterwards
+    first_d, second_d, third_d = (values[0] for _, values in opened)
+    assert not np.array_equal(first_d, second_d)  # the same x, under fresh masks
+    assert not np.array_equal(second_d, third_d)

@@ -76,11 +76,11 @@ class _Held:
 
     seq: int
     op: str
-    args: dict[str, Any]
-    consts: list[NDArray[Any]]
+    args: Mapping[str, Any]
+    consts: Sequence[NDArray[Any]]
     free: list[int]
     targets: list[int]
-    msg: list[NDArray[Any]]
+    msg: list[NDArray[Any]]  # encoded already (its plan decided the targets): sent as is
 
 
 @dataclass
@@ -359,7 +359,7 @@ class Driver:
         if first is not None:  # the last one did not reach everyone: send nothing more
             self._collect(first)
         if not now:  # held until the next one: the last of an operation asks for the ack
-            self._held = _Held(seq, op, dict(args), list(consts), free, targets, msg)
+            self._held = _Held(seq, op, args, consts, free, targets, msg)
             return
         try:
             for t in targets:
@@ -429,11 +429,12 @@ class Driver:
         self._drain(first)
 
     def _drain(self, first: PrivetError | None = None) -> None:
-        """Read one acknowledgement from every endpoint with instructions in flight.
+        """Read the acknowledgement of every endpoint with instructions in flight.
 
         An endpoint whose last instruction did not ask for one gets a ``sync`` first. Each
-        acknowledgement sums the costs since the previous one (:mod:`privet.smpc.runtime`);
-        an endpoint that failed sends its error at once, and stops.
+        acknowledgement sums the costs since the previous one (:mod:`privet.smpc.runtime`),
+        and progress reports of a long operation (``partial``) come before it; an endpoint
+        that failed sends its error at once, and stops.
         """
         pending = self._pending
         unacked, self._unacked = self._unacked, {}
