@@ -252,6 +252,24 @@ def test_less_than_zero_sends_31_and_5_8_bytes_per_element_in_8_rounds() -> None
 
 
 @pytest.mark.parametrize("n", [2, 3])
+def test_the_sign_test_covers_the_whole_ring(n: int) -> None:
+    """[x < 0] is the top bit of x in two's complement, for every x in [-2^63, 2^63): it
+    used to read bit 62 of x + 2^62, which is right only for |x| < 2^62."""
+    g = np.random.default_rng(29)
+    i64 = np.iinfo(np.int64)
+    edges = [0, -1, 1, i64.min, i64.max, i64.min + 1, i64.max - 1, 2**62, -(2**62) - 1]
+    edges += [2**62 - 1, -(2**62), 3 * 2**61, -3 * 2**61]
+    x = np.concatenate([edges, g.integers(i64.min, i64.max, 700, endpoint=True)])
+    sx = _share(x.astype(np.int64), n)
+    outs = run_protocol(
+        n,
+        lambda s, i, m: less_than_zero(s, sx[i], material=m),
+        less_than_zero_plan(x.shape),
+    )
+    assert np.array_equal(to_signed(reconstruct_additive(outs)), (x < 0).astype(np.int64))
+
+
+@pytest.mark.parametrize("n", [2, 3])
 def test_the_sign_test_times_a_value_costs_one_opening_more_of_8_bytes(n: int) -> None:
     m = 6400
     g = np.random.default_rng(17)

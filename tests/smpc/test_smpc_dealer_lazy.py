@@ -154,7 +154,7 @@ def test_corrections_go_to_the_last_party_and_narrow_fields_are_short() -> None:
     assert np.allclose(got, np.linspace(-3, 3, n) * np.linspace(2, -2, n), atol=2e-4)
 
 
-def test_the_sign_test_takes_31_5_dealer_bytes_per_element() -> None:
+def test_the_sign_test_takes_31_6_dealer_bytes_per_element() -> None:
     n = 6400  # a multiple of 64
     with InProcessCluster(parties=2) as cluster:
         x = cluster.share(np.linspace(-3, 3, n))
@@ -162,7 +162,8 @@ def test_the_sign_test_takes_31_5_dealer_bytes_per_element() -> None:
         below = x < 0.25
         cost = cluster.cost_report()["lt"]
         got = below.reveal()
-    # bits 0..62 of the mask as planes (63 bits), the AND tree's products (125 planes of
-    # n/64 words: 2·(32+16+8+4+2) + 1), the daBit's additive half (8 B); no r >> 62, no wrap
-    assert cost.dealer_bytes == 63 * n // 8 + 125 * (n // 64) * 8 + 8 * n
+    # every bit of the mask as planes (64 bits: 0..62 for the borrow, 63 the sign), the AND
+    # tree's products (125 planes of n/64 words: 2·(32+16+8+4+2) + 1), the daBit's additive
+    # half (8 B); no r >> m, no wrap
+    assert cost.dealer_bytes == 64 * n // 8 + 125 * (n // 64) * 8 + 8 * n
     assert np.array_equal(got, np.round(np.linspace(-3, 3, n) * 2**16) < 2**14)  # 0.25 = 2^14

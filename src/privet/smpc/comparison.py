@@ -1,13 +1,14 @@
 """Comparisons on shared values: less-than, equality, ReLU, maximum, max and argmax.
 
-Everything rests on one exact primitive, the sign test ``LTZ(x) = [x < 0]`` for
-``|x| < 2^62`` ring units (``|x| < 2^(62-f)`` as a real): ``-⌊x / 2^62⌋`` computed by the
-exact truncation of :mod:`privet.smpc.truncation` (Catrina & de Hoogh 2010, SCN, §4), with
-the mask's wrap taken from its top bit (Escudero et al. 2020, CRYPTO, §5) and the borrow of
-the low 62 bits from the bitwise comparison of :mod:`privet.smpc.bits` on a dealer-provided
-edaBit. It is exact (no error probability): one opening, 6 rounds of AND gates, one daBit
-round; about 31.6 bytes per party per element for 2 parties (8 for the opening, 23.5 for the
-bit-sliced tree, 1/8 for the packed daBit).
+Everything rests on one exact primitive, the sign test ``LTZ(x) = [x < 0]``, the top bit of
+``x`` read in two's complement, for any ring value (``|x| < 2^(63-f)`` as a real, so the
+difference of any two values inside the storage range ``2^(62-f)``): the bit that ``c - r``
+carries into position 63 (Catrina & de Hoogh 2010, SCN, §4, LTZ in Z_2^64; Escudero et al.
+2020, CRYPTO, §5), with the borrow of the low 63 bits from the bitwise comparison of
+:mod:`privet.smpc.bits` on a dealer-provided edaBit
+(:func:`privet.smpc.truncation.less_than_zero`). It is exact (no error probability): one
+opening, 6 rounds of AND gates, one daBit round; about 31.6 bytes per party per element for
+2 parties (8 for the opening, 23.5 for the bit-sliced tree, 1/8 for the packed daBit).
 
 * ``a < b`` is ``LTZ(a - b)``; ``a > b``, ``<=``, ``>=`` follow.
 * :func:`relu` is ``x · (1 - LTZ(x))``: the product of a real by a 0/1 integer needs no
@@ -84,7 +85,7 @@ def relu(x: SharedTensor) -> SharedTensor:
     Parameters
     ----------
     x
-        A shared tensor with ``|x| < 2^(62-f)``.
+        A shared tensor (any value: the sign bit of its word is read).
 
     Returns
     -------
@@ -165,12 +166,19 @@ def equal(a: SharedTensor, b: Any) -> SharedTensor:
         return _add(_neg(both.sum(axis=0)), 1)
 
 
+def _scalar(x: SharedTensor, axis: object) -> bool:
+    """Return True for a 0-d ``x`` reduced over its own axis (``None``, 0, -1: as numpy)."""
+    if x.ndim:
+        return False
+    if axis in (None, 0, -1, (), (0,), (-1,)):
+        return True
+    raise ParameterError(f"axis {axis!r} is out of range for a 0-d tensor; use None")
+
+
 def _to_last(
     x: SharedTensor, axis: int | tuple[int, ...] | None, *, several: bool = True
 ) -> tuple[SharedTensor, tuple[int, ...]]:
     """Move the reduced axes (``None``: all) to the end, merged into one (C order)."""
-    if x.ndim == 0:
-        raise ParameterError("max/argmax need at least one dimension")
     if not several and axis is not None and not isinstance(axis, numbers.Integral):
         raise ParameterError(
             f"argmax takes one axis or None (the flat index, as numpy), got {axis!r}"
@@ -314,6 +322,8 @@ def max(
     """
     x = _check(x)
     _method(method, ())  # checked before any instruction
+    if _scalar(x, axis):  # its own maximum, as numpy's
+        return x
     with x.driver.op("max"):
         moved, axes = _to_last(x, axis)
         if _method(method, moved.shape) == "pairs":
@@ -359,6 +369,8 @@ def argmax(
     """
     x = _check(x)
     _method(method, ())  # checked before any instruction
+    if _scalar(x, axis):  # index 0, as numpy's
+        return public(x, np.zeros((), dtype=np.int64), integer=True)
     with x.driver.op("argmax"):
         moved, axes = _to_last(x, axis, several=False)
         if _method(method, moved.shape) == "pairs":

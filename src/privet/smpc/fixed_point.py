@@ -5,14 +5,13 @@ A real ``x`` is stored as the ring element ``round(x * 2^f) mod 2^64`` (two's co
 
 Ranges (``f = 16``)
 -------------------
-* **Storage, addition and the sign test**: ``|x| < 2^(62-f)`` (= 2^46 ≈ 7.0e13). Every
-  encoded input and public constant is checked against it: a value outside gives a
+* **Storage and addition**: ``|x| < 2^(62-f)`` (= 2^46 ≈ 7.0e13). Every encoded input and
+  public constant is checked against it: a value outside gives a
   :class:`~privet.errors.ParameterError` (the values themselves are never shown: they may be
-  secret). The sign test and dealer truncation protocols add a bias of 2^62 and need the
-  biased value to stay below 2^63 (:mod:`privet.smpc.truncation`), hence 62 rather than 63.
-* **Comparison**: ``x < y`` tests the sign of ``x - y``, so it needs ``|x - y| < 2^(62-f)``;
-  inputs with ``|x|, |y| < 2^(61-f)`` (≈ 3.5e13) always satisfy it. Not checked: two values
-  each inside the storage range may differ by more.
+  secret). The dealer truncation adds a bias of 2^62 and needs the biased value to stay
+  below 2^63 (:mod:`privet.smpc.truncation`), hence 62 rather than 63.
+* **Comparison**: ``x < y`` reads the sign bit of ``x - y`` in two's complement, so it needs
+  ``|x - y| < 2^(63-f)``, which any two values inside the storage range satisfy.
 * **Multiplication**: the product of two fixed-point values carries ``2f`` fractional bits
   before truncation, so it must satisfy ``|x * y| < 2^(62-2f)`` (= 2^30 ≈ 1.07e9). Outside,
   the ring wraps silently (nothing in the shares can detect it without revealing): keep the
@@ -20,7 +19,9 @@ Ranges (``f = 16``)
 * **Precision**: encoding rounds to the nearest multiple of 2^-f (error ≤ 2^-(f+1)); each
   truncation adds at most one ulp (see :mod:`privet.smpc.truncation`).
 
-Integers (comparison results, indices) are tensors with ``frac_bits = 0``.
+Integers (comparison results, indices) are tensors with ``frac_bits = 0``: alone they may
+reach ``|i| < 2^62``; an operation with a real first scales them by ``2^f``, so there they
+must satisfy the reals' ``|i| < 2^(62-f)`` (not checked: it would reveal them).
 
 Examples
 --------
@@ -54,6 +55,11 @@ MAGNITUDE_BITS: Final = 62
 
 def _as_float_array(x: ArrayLike, *, name: str) -> NDArray[np.float64]:
     arr = np.asarray(x)
+    if arr.dtype == object and all(isinstance(v, int) for v in arr.reshape(-1)):
+        raise ParameterError(  # numpy keeps ints beyond 64 bits as Python objects
+            f"{name}: integers beyond 64 bits are outside the representable range "
+            f"|x| < 2^{MAGNITUDE_BITS} (2^(62-f) for reals); rescale the data"
+        )
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise ParameterTypeError(
             f"{name} must be a numeric array, got dtype {arr.dtype}; pass floats or ints"

@@ -164,9 +164,12 @@ class Reciprocal:
     ``inverse`` holds ``1/c`` with :data:`~privet.smpc.tensor.DIV_GUARD_BITS` more
     fractional bits (shared as ``2^8/c``, read with ``f + 8`` bits), so ``x / c`` is one
     product truncated back to ``f`` bits, as a division by a public value is: one round,
-    instead of a secret Newton reciprocal whose domain is ``[2^-8, 2^16)``. It needs
-    ``|x / c| < 2^(62-2f-8)``; ``1/c`` is rounded to ``2^-(f+8)``, a relative error of at
-    most ``2^-(f+9)·|c|``. With ``"local"`` truncation the guard bits are dropped, as in
+    instead of a secret Newton reciprocal whose domain is ``[2^-8, 2^16)``. ``1/c`` is
+    rounded to the nearest ``2^-(f+8)`` by the owner's encoding (the driver cannot choose a
+    scale by ``|c|`` as a public division does: that would show it the magnitude), a
+    relative error of at most ``2^-(f+9)·|c|``; rounded up it may double the product, so
+    the quotient needs ``|x / c| < 2^(62-2f-9)``, half the range of a public divisor.
+    With ``"local"`` truncation the guard bits are dropped, as in
     :func:`~privet.smpc.tensor._div_public` (SecureML's failure probability grows with them).
     """
 

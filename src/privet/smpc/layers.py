@@ -313,7 +313,7 @@ def _affine_layer(scale: SharedTensor, shift: SharedTensor, name: str) -> Shared
 
 MAXPOOL_PAD_BITS: Final = 60
 """Padding cells of a max pool hold ``-2^(60-f)``: below every input of ``|x| < 2^(60-f)``,
-and its differences with them stay inside the comparison range ``2^(62-f)``."""
+and its differences with any stored value stay inside the comparison range ``2^(63-f)``."""
 
 
 def _pool_layer(m: Any) -> SharedLayer:

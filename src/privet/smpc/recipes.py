@@ -299,24 +299,23 @@ def wrap_masks(
     return Recipe(f"wrap/{bits}", tuple(fields), derive)
 
 
-SIGN_PLANES: Final = 63
-"""Bits 0..62 of the sign test's mask: all that bit 62 of ``c - r`` depends on."""
+SIGN_PLANES: Final = 64
+"""Every bit of the sign test's mask: 0..62 for the borrow, 63 for the sign itself."""
 
 
 def sign_masks(shape: tuple[int, ...]) -> Recipe:
-    """Return the mask of the sign test: ``r`` random, its bits 0..62 XOR-shared as planes.
+    """Return the mask of the sign test: ``r`` random, all its bits XOR-shared as planes.
 
-    The edaBit of Escudero et al. 2020 (CRYPTO, §3) cut to the 63 bits that bit 62 of
-    ``c - r`` depends on (:func:`privet.smpc.truncation.less_than_zero`), in
-    :data:`SIGN_PLANES` bit planes (:func:`~privet.smpc.bitplanes.to_planes`; a fixed bit
-    permutation of a uniform XOR sharing is one again). Unlike :func:`wrap_masks` it needs
-    no ``r >> m`` and no top bit: about 8 bytes per element to the receiver instead of 24.
+    The edaBit of Escudero et al. 2020 (CRYPTO, §3) in :data:`SIGN_PLANES` bit planes
+    (:func:`~privet.smpc.bitplanes.to_planes`; a fixed bit permutation of a uniform XOR
+    sharing is one again): the top bit of ``c - r`` depends on all 64
+    (:func:`privet.smpc.truncation.less_than_zero`). Unlike :func:`wrap_masks` it needs no
+    ``r >> m``: about 8 bytes per element to the receiver instead of 24.
     """
     n = int(np.prod(shape, dtype=np.int64))
 
     def derive(v: Mapping[str, Ring], _: SecureRandom) -> dict[str, Ring]:
-        low = np.bitwise_and(v["r"], U64((1 << SIGN_PLANES) - 1))
-        return {"r_bits": to_planes(low, SIGN_PLANES)}
+        return {"r_bits": to_planes(v["r"], SIGN_PLANES)}
 
     fields = (
         Field("r", shape, "arith", False),

@@ -33,7 +33,7 @@ the shares wraps modulo 2^64. The modes:
     packed 64 to a word, so ``b ⊕ β`` is opened at one bit per element.
 
 The sign test of :mod:`privet.smpc.comparison` (:func:`less_than_zero`) is the exact
-truncation by 62 bits cut down to the one bit it yields, with a cheaper mask.
+truncation's borrow taken one bit further: the top bit of the word, with a cheaper mask.
 
 Examples
 --------
@@ -195,13 +195,17 @@ def _truncated(sess: PartySession, c: Ring, wrap: Mapping[str, Ring], bits: int)
     return z
 
 
+SIGN_BIT: Final = 63
+"""The sign test reads bit 63, the sign of a two's complement word, of ``x = c - r``."""
+
+
 def less_than_zero_plan(
     shape: tuple[int, ...], *, product: tuple[int, ...] | None = None
 ) -> list[Recipe]:
     """Return the dealer material of :func:`less_than_zero`: a sign mask, BitLT, a daBit."""
     return [
         sign_masks(shape),
-        *less_than_plan(shape, bits=BIAS_BITS),
+        *less_than_plan(shape, bits=SIGN_BIT),
         *plane_to_arith_plan(shape, product=product),
     ]
 
@@ -213,26 +217,30 @@ def less_than_zero(
     material: Sequence[Mapping[str, Ring]],
     times: Ring | None = None,
 ) -> Ring:
-    """Return this party's additive share of ``[x < 0]`` (0 or 1) for ``|x| < 2^62``.
+    """Return this party's additive share of ``[x < 0]`` (0 or 1) for any ``x`` in Z_2^64.
 
-    With ``times`` (a share of ``y``, of ``x``'s shape or ``(k, *x.shape)``; the plan made
-    with ``product`` = that shape), return a share of ``y·[x < 0]`` instead, in the same 8
-    rounds: the product rides on the daBit's opening (:func:`~privet.smpc.bits.plane_to_arith`).
+    ``x`` is read in two's complement (``-2^63 <= x < 2^63``, ring units), so ``[x < 0]``
+    is its top bit ``x_63``. With ``times`` (a share of ``y``, of ``x``'s shape or
+    ``(k, *x.shape)``; the plan made with ``product`` = that shape), return a share of
+    ``y·[x < 0]`` instead, in the same 8 rounds: the product rides on the daBit's opening
+    (:func:`~privet.smpc.bits.plane_to_arith`).
 
-    ``y = x + 2^62`` lies in ``[0, 2^63)``, so ``[x < 0] = 1 - y_62`` (bit 62 of ``y``), the
-    LTZ of Catrina & de Hoogh 2010 (SCN, §4: ``-Trunc(a, k-1, k)`` with ``k = 63``, whose
-    value is that bit). With ``c = y + r`` opened (``r`` uniform: ``c`` reveals nothing),
-    ``y = c - r`` mod 2^64 and bit 62 of a difference depends only on bits 0..62:
-    ``y_62 = c_62 ⊕ r_62 ⊕ [c mod 2^62 < r mod 2^62]``, the borrow into bit 62. The borrow
-    is BitLT on the mask's XOR-shared bits (:func:`~privet.smpc.bits.less_than_planes`),
-    ``r_62`` is one more of those bits, ``c_62`` and the ``1 -`` are public (party 0 adds
-    them), and the XOR-shared result becomes additive with one daBit. One opening,
-    ``⌈log2 62⌉ = 6`` rounds of AND gates and one daBit round. The dealer sends no
-    ``r >> 62`` and no wrap bit, as the truncation would need
+    With ``c = x + r`` opened (``r`` uniform: ``c`` reveals nothing), ``x = c - r`` mod
+    2^64, whose top bit depends on every bit: ``x_63 = c_63 ⊕ r_63 ⊕ [c mod 2^63 < r mod
+    2^63]``, the borrow into bit 63 (the MSB extraction of Catrina & de Hoogh 2010, SCN,
+    §4, LTZ, in Z_2^k with ``k = 64``: there ``[x < 0] = -Trunc(x, k-1, k)``, the bit
+    that ``c - r`` carries into position ``k - 1``; Escudero et al. 2020, CRYPTO, §5, for
+    the wrap in Z_2^k). The borrow is BitLT on the mask's XOR-shared low 63 bits
+    (:func:`~privet.smpc.bits.less_than_planes`), ``r_63`` is its last plane, ``c_63`` is
+    public (party 0 adds it), and the XOR-shared result becomes additive with one daBit.
+    One opening, ``⌈log2 63⌉ = 6`` rounds of AND gates and one daBit round. Because the
+    test covers the whole ring, ``a < b`` is right for any two values whose difference
+    does not wrap: ``|a - b| < 2^63`` ring units, so any two inside the storage range.
+    The dealer sends no ``r >> m`` and no wrap bit, as the truncation would need
     (:func:`~privet.smpc.recipes.sign_masks`).
     """
     mask = material[0]
-    (c,) = sess.open([_biased_mask(sess, x, mask["r"])], step="ltz")  # c = y + r
+    (c,) = sess.open([add(x, mask["r"])], step="ltz")  # c = x + r
     return _sign_bit(sess, c, np.shape(x), material, times)
 
 
@@ -245,20 +253,19 @@ def _sign_bit(
 ) -> Ring:
     """Finish :func:`less_than_zero` from its opened ``c`` (its material in order)."""
     r_bits = material[0]["r_bits"]
-    # bits 0..62 of c in one transposition: 0..61 for the borrow, 62 for the sign bit
-    c_planes = to_planes(np.bitwise_and(c, U64((1 << SIGN_PLANES) - 1)), SIGN_PLANES)
+    # every bit of c in one transposition: 0..62 for the borrow, 63 for the sign
+    c_planes = to_planes(c, SIGN_PLANES)
     borrow = less_than_planes(
         sess,
         c,
-        r_bits[:BIAS_BITS],
-        bits=BIAS_BITS,
+        r_bits[:SIGN_BIT],
+        bits=SIGN_BIT,
         material=material[1:-1],
-        c_planes=c_planes[:BIAS_BITS],
+        c_planes=c_planes[:SIGN_BIT],
     )
-    bit = np.bitwise_xor(borrow, r_bits[BIAS_BITS])  # ⊕ r_62
-    if sess.leader:  # ⊕ c_62 ⊕ 1: the complement of y_62 is [x < 0]
-        np.bitwise_xor(bit, c_planes[BIAS_BITS], out=bit)
-        np.invert(bit, out=bit)
+    bit = np.bitwise_xor(borrow, r_bits[SIGN_BIT])  # ⊕ r_63
+    if sess.leader:  # ⊕ c_63: the top bit of x = c - r, which is [x < 0]
+        np.bitwise_xor(bit, c_planes[SIGN_BIT], out=bit)
     return plane_to_arith(sess, bit, shape, material[-1], times=times)
 
 
@@ -286,14 +293,14 @@ def truncate_relu(
     revealed), and ``t - t·[x < 0]`` rides on the sign test's last opening. With the
     dealer truncation's ``t = ⌊x/2^m⌋ + b`` (``b`` ∈ {0, 1}) the result is ``relu(t)``
     exactly: where ``x < 0``, ``t`` is 0 or negative and the output is 0. Needs
-    ``|x| < 2^62`` (ring units), as both steps do. Other modes truncate first.
+    ``|x| < 2^62`` (ring units), as the truncation does. Other modes truncate first.
     """
     n_trunc = len(truncation_plan(np.shape(x), bits=bits, mode=mode))
     trunc_mat, sign_mat = material[:n_trunc], material[n_trunc:]
     if mode != "dealer":
         t = truncate(sess, x, bits=bits, mode=mode, material=trunc_mat)
         return sub(t, less_than_zero(sess, t, material=sign_mat, times=t))
-    masks = [_biased_mask(sess, x, trunc_mat[0]["r"]), _biased_mask(sess, x, sign_mat[0]["r"])]
+    masks = [_biased_mask(sess, x, trunc_mat[0]["r"]), add(x, sign_mat[0]["r"])]
     c_trunc, c_sign = sess.open(masks, step=f"trunc/{bits}+ltz")
     t = _truncated(sess, c_trunc, trunc_mat[0], bits)
     return sub(t, _sign_bit(sess, c_sign, np.shape(x), sign_mat, times=t))
