@@ -93,6 +93,58 @@ def test_a_stalled_party_makes_every_process_exit_the_dealer_too() -> None:
         c.close()
 
 
+def test_two_stalled_parties_are_named_and_the_rest_stop_at_once() -> None:
+    """Each endpoint after the first failure used to get a whole timeout: with two of three
+    parties stopped the error came after 3 timeouts, and close() waited one more per stalled
+    party plus 10 s, while the survivors got a clean stop (status 0)."""
+    timeout = 5.0
+    c = LocalCluster(parties=3, timeout=timeout)
+    stalled = [c.processes["party-1"], c.processes["party-2"]]
+    try:
+        x = c.share(np.arange(5.0))
+        for p in stalled:
+            os.kill(p.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        with pytest.raises(TransportError) as caught:
+            _ = (x * x).reveal()
+        failed_after = time.monotonic() - t0
+        assert "party 1" in str(caught.value) or "party-1" in str(caught.value), caught.value
+        t0 = time.monotonic()
+        c.close()
+        closed_after = time.monotonic() - t0
+        # liveness bounds, generous for CI (before: about 3 and 4 timeouts); no timing claim
+        assert failed_after < 2.5 * timeout, failed_after
+        assert closed_after < 1.5 * timeout, closed_after
+        assert c.processes["party-0"].wait(5) == 1  # aborted, not a clean stop
+        assert c.processes["dealer"].wait(5) == 1
+    finally:
+        for p in stalled:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGCONT)
+        c.close()
+
+
+def test_the_runtimes_give_up_after_the_idle_timeout() -> None:
+    """The wait for the driver's next instruction is idle_timeout (an hour by default), now
+    set per cluster: a stopped driver does not hold the parties for an hour if asked."""
+    c = LocalCluster(parties=2, timeout=TIMEOUT, idle_timeout=1.0)
+    try:
+        x = c.share(np.arange(3.0))
+        for name, proc in c.processes.items():
+            assert proc.wait(20) == 1, name  # a liveness bound, not a timing claim
+        with pytest.raises(TransportError):
+            _ = (x * x).reveal()
+    finally:
+        c.close()
+
+
+def test_timeouts_beyond_what_the_system_can_wait_are_refused() -> None:
+    with pytest.raises(ParameterError, match="at most"):
+        LocalCluster(parties=2, connect_timeout=1e10)
+    with pytest.raises(ParameterError, match="at most"):
+        LocalCluster(parties=2, timeout=1e300)
+
+
 def _free_ports(n: int) -> list[int]:
     socks = [socket.create_server(("127.0.0.1", 0)) for _ in range(n)]
     ports = [s.getsockname()[1] for s in socks]

@@ -303,3 +303,36 @@ def test_a_result_can_be_received_again_after_a_timeout() -> None:
     total, frac = receive_shares(net.channel(2), k=0, parties=2, timeout=5, got=got)
     assert total.tolist() == [7, 8]
     assert frac == 0
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda doc: {**doc, "sent": "lots"},
+        lambda doc: {**doc, "rounds": 1e400},
+        lambda doc: {**doc, "messages": [1]},
+        lambda doc: {**doc, "sent": -5},
+        lambda doc: {**doc, "seq": True},
+        lambda doc: "[" * 5000 + "]" * 5000,  # nesting deeper than json's recursion limit
+    ],
+)
+def test_a_malformed_acknowledgement_is_a_protocol_error(
+    corrupt: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A party whose acknowledgement carries a non-count (or JSON nested past the recursion
+    limit) made the driver raise ValueError, OverflowError, TypeError or RecursionError."""
+    with smpc.InProcessCluster(parties=2, timeout=5.0) as cluster:
+        x = cluster.share([1.0, 2.0])
+        sent_ack = PartyRuntime._ack
+
+        def bad_ack(self: PartyRuntime, seq: int, doc: dict[str, Any]) -> None:
+            if self.channel.party != 1:
+                return sent_ack(self, seq, doc)
+            body = corrupt({**doc, "seq": seq})
+            text = body if isinstance(body, str) else json.dumps(body)
+            arr = np.frombuffer(text.encode(), dtype=np.uint8)
+            self.channel.send(self.driver, [arr], tag="ack")
+
+        monkeypatch.setattr(PartyRuntime, "_ack", bad_ack)
+        with pytest.raises(ProtocolError, match="acknowledgement"):
+            (x * x).reveal()

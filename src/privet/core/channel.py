@@ -60,7 +60,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from privet.core.checks import check_int, check_positive
+from privet.core.checks import check_int, check_timeout
 from privet.core.errors import (
     ParameterError,
     ParameterTypeError,
@@ -70,6 +70,7 @@ from privet.core.errors import (
 )
 
 __all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "Channel",
     "ChannelStats",
@@ -82,6 +83,11 @@ __all__ = [
 
 DEFAULT_TIMEOUT: Final = 60.0
 """Seconds a ``recv`` waits by default before raising :class:`PeerTimeoutError`."""
+
+DEFAULT_IDLE_TIMEOUT: Final = 3600.0
+"""Seconds an endpoint waits, when idle, for the next request (a party: the driver's next
+instruction). Longer than :data:`DEFAULT_TIMEOUT`: between two operations the analyst may be
+thinking. A driver that exits or crashes closes its links and its peers stop at once."""
 
 MAX_TAG_LENGTH: Final = 200
 _ALLOWED_KINDS: Final = frozenset("biuf")
@@ -387,7 +393,7 @@ class InMemoryNetwork:
         self._dealer = self._parties if dealer else None
         n_clients = check_int(clients, name="clients", minimum=0)
         self._endpoints = self._parties + (1 if dealer else 0) + n_clients
-        self._timeout = check_positive(timeout, name="timeout")
+        self._timeout = check_timeout(timeout, name="timeout")
         n = self._endpoints
         self._queues: list[list[queue.SimpleQueue[Any]]] = [
             [queue.SimpleQueue() for _ in range(n)] for _ in range(n)
@@ -519,7 +525,7 @@ class InMemoryChannel:
         """
         src = self._net._check_id(frm, name="frm")
         check_tag(tag)
-        wait = self._net.timeout if timeout is None else check_positive(timeout, name="timeout")
+        wait = self._net.timeout if timeout is None else check_timeout(timeout, name="timeout")
         if self._closed:
             raise TransportError(f"endpoint {self._party} is closed; open a new network")
         try:

@@ -57,6 +57,22 @@ def check_positive(value: object, *, name: str, hint: str = "") -> float:
     return out
 
 
+MAX_TIMEOUT: float = 1e7
+"""The longest wait accepted, in seconds (about 116 days): the operating system's own limits
+(``select``, ``threading``: about 9.2e9 s) would otherwise fail deep inside a wait."""
+
+
+def check_timeout(value: object, *, name: str = "timeout") -> float:
+    """Return a timeout in seconds: finite, > 0 and at most :data:`MAX_TIMEOUT`."""
+    out = check_positive(value, name=name, hint=f"pass a positive {name} in seconds")
+    if out > MAX_TIMEOUT:
+        raise ParameterError(
+            f"{name} must be at most {MAX_TIMEOUT:g} s (about 116 days), got {out:g}; "
+            "pass a smaller value"
+        )
+    return out
+
+
 def check_epsilon(value: object, *, name: str = "epsilon") -> float:
     """Return a privacy parameter ε: finite and > 0."""
     return check_positive(value, name=name, hint=f"pass a positive {name} such as 1.0")

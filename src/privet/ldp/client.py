@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from privet.core.checks import check_int, check_positive
+from privet.core.checks import check_int, check_timeout
 from privet.core.errors import (
     ParameterError,
     PeerTimeoutError,
@@ -106,7 +106,7 @@ class LdpClient:
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
-        self._timeout = check_positive(timeout, name="timeout")
+        self._timeout = check_timeout(timeout, name="timeout")
         self._batch = check_int(batch_size, name="batch_size", minimum=1)
         self._memo = memo if memo is not None else MemoryPrrMemo()
         self._ctx: ssl.SSLContext | None = None

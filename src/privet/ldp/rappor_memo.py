@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from privet.core.checks import check_positive
+from privet.core.checks import check_timeout
 from privet.core.errors import ParameterError, ParameterTypeError
 from privet.core.random import SecureRandom, resolve_rng
 from privet.ldp.rappor import as_value_bytes
@@ -303,7 +303,7 @@ class SqlitePrrMemo(PrrMemo):
         if not isinstance(path, str | os.PathLike):
             raise ParameterTypeError(f"path must be a str or a path, got {type(path).__name__}")
         self._path = Path(path)
-        wait = check_positive(timeout, name="timeout")
+        wait = check_timeout(timeout, name="timeout")
         if not self._path.exists():
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

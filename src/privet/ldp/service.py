@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any, Final
 
-from privet.core.checks import check_int, check_positive
+from privet.core.checks import check_int, check_positive, check_timeout
 from privet.core.errors import ParameterError, ParameterTypeError, SecurityError, TransportError
 from privet.ldp.service_collections import Collection, Rejection, Row
 from privet.ldp.service_http import _Server
@@ -142,7 +142,7 @@ class LdpService:
         self.max_body_bytes = check_int(max_body_bytes, name="max_body_bytes", minimum=64)
         self.max_batch = check_int(max_batch, name="max_batch", minimum=1)
         self.max_connections = check_int(max_connections, name="max_connections", minimum=1)
-        self.timeout = check_positive(timeout, name="timeout")
+        self.timeout = check_timeout(timeout, name="timeout")
         self.max_connection_seconds = check_positive(
             max_connection_seconds, name="max_connection_seconds"
         )

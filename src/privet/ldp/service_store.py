@@ -39,7 +39,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from privet.core.checks import check_positive
+from privet.core.checks import check_timeout
 from privet.core.errors import ParameterError, ParameterTypeError
 from privet.core.random import SecureRandom
 from privet.ldp.service_collections import REASONS, Row, StoredRows
@@ -93,7 +93,7 @@ class ReportStore:
         if not isinstance(path, str | os.PathLike):
             raise ParameterTypeError(f"path must be a str or a path, got {type(path).__name__}")
         self._path = Path(path)
-        wait = check_positive(timeout, name="timeout")
+        wait = check_timeout(timeout, name="timeout")
         if not self._path.exists() and config is not None:
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

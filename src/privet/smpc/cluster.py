@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from privet.core.channel import DEFAULT_TIMEOUT, ChannelStats, InMemoryNetwork
-from privet.core.checks import check_int, check_positive
+from privet.core.checks import check_int, check_timeout
 from privet.core.errors import InsecureRandomWarning, ParameterError
 from privet.core.random import SecureRandom
 from privet.smpc.driver import DRIVER, Driver
@@ -88,7 +88,7 @@ class InProcessCluster(DriverFacade):
             raise ParameterError(
                 f"clients must be distinct non-empty names other than {DRIVER!r}, got {names}"
             )
-        wait = check_positive(timeout, name="timeout")
+        wait = check_timeout(timeout, name="timeout")
         self._net = InMemoryNetwork(n, dealer=True, clients=1 + len(names), timeout=wait)
         rngs = _endpoint_rngs(rng, n + 2 + len(names))
         driver_id = n + 1

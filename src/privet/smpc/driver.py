@@ -46,14 +46,20 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from privet.core import errors
 from privet.core.channel import Channel
-from privet.core.errors import ParameterError, PrivetError, ProtocolError, TransportError
+from privet.core.errors import (
+    ParameterError,
+    PeerTimeoutError,
+    PrivetError,
+    ProtocolError,
+    TransportError,
+)
 from privet.core.random import SecureRandom, resolve_rng
 from privet.smpc import ring
 from privet.smpc.client import encode_input, receive_shares, send_shares
@@ -205,10 +211,15 @@ class Driver:
             self._exec("setup", {"progress": progress}, dealer=True)
 
     def stop(self) -> None:
-        """Stop every runtime (best effort; errors are swallowed at shutdown)."""
+        """Stop every runtime (best effort; errors are swallowed at shutdown).
+
+        After a failure the runtimes still up are told to stop too, but each is given
+        ``AFTER_FAILURE_S`` to answer, not a whole timeout: one that is stuck stays stuck.
+        """
         if self._closed:
             return
         self._closed = True
+        wait = self.timeout if self._failed is None else self._grace()
         self._seq += 1
         msg = encode(self._seq, "stop", {})
         targets = [*range(self.parties), self._dealer_id]
@@ -219,7 +230,7 @@ class Driver:
                 continue
         for t in targets:
             try:
-                self._ch.recv(t, tag="ack", timeout=self.timeout or 5.0)
+                self._ch.recv(t, tag="ack", timeout=wait)
             except PrivetError:
                 continue
 
@@ -449,11 +460,20 @@ class Driver:
                     except PrivetError as exc:
                         first = first if _ranks_before(first, exc) else exc
         max_rounds = 0
+        silent: list[int] = []
         for t, seq in unacked.items():
             rounds = 0
             while True:  # progress reports first (a long operation), then the answer
-                ack, failure = self._read_ack(t)
+                # after a failure the others report theirs at once, or are stuck behind it
+                wait = self.timeout if first is None else self._grace()
+                ack, failure = self._read_ack(t, wait)
+                if isinstance(failure, _NoAnswer) and first is None:
+                    # t may itself wait on a stuck peer: it times out about now, and its own
+                    # report names that peer (the first timeout only names the one asked)
+                    ack, failure = self._read_ack(t, self._grace())
                 if failure is not None:
+                    if isinstance(failure, _NoAnswer):
+                        silent.append(t)
                     first = first if _ranks_before(first, failure) else failure
                     break
                 if not ack.get("partial") and ack.get("seq") != seq:
@@ -476,21 +496,50 @@ class Driver:
             max_rounds = max(max_rounds, rounds)
         if pending is not None:
             pending.rounds += max_rounds
+        if isinstance(first, _NoAnswer):
+            first = PeerTimeoutError(
+                f"timed out: no answer from {self._names(silent)}: stopped, overloaded or "
+                "cut off from the network; raise timeout= if the operation is only slow"
+            )
         if first is not None:
             self._failed = first
             raise first
 
-    def _read_ack(self, t: int) -> tuple[dict[str, Any], PrivetError | None]:
+    def _names(self, endpoints: list[int]) -> str:
+        """Name endpoints for a message: ``party 1``, ``the dealer``, ``client 4``."""
+        dealer = self._ch.dealer
+        return ", ".join(
+            f"party {t}" if t < self.parties else "the dealer" if t == dealer else f"client {t}"
+            for t in endpoints
+        )
+
+    @property
+    def failed(self) -> PrivetError | None:
+        """The error that ended this cluster's run, or ``None`` while it works."""
+        return self._failed
+
+    def _grace(self) -> float:
+        """Seconds to wait for an endpoint once another has failed (``AFTER_FAILURE_S``)."""
+        return AFTER_FAILURE_S if self.timeout is None else min(self.timeout, AFTER_FAILURE_S)
+
+    def _read_ack(self, t: int, wait: float | None) -> tuple[dict[str, Any], PrivetError | None]:
         """Read one acknowledgement from endpoint ``t``: (its document, or the failure)."""
         try:
-            (raw,) = self._ch.recv(t, tag="ack", timeout=self.timeout)
+            (raw,) = self._ch.recv(t, tag="ack", timeout=wait)
             ack = json.loads(raw.tobytes().decode("utf-8"))
+        except PeerTimeoutError as exc:
+            return {}, _NoAnswer(str(exc))
         except PrivetError as exc:
             return {}, exc
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
             return {}, ProtocolError(f"endpoint {t} sent a malformed acknowledgement")
         if not isinstance(ack, dict) or not ack.get("ok"):
             return {}, _error_from(ack, t)
+        bad = [k for k in _ACK_COUNTS if k in ack and not _is_count(ack[k])]
+        if bad:
+            return {}, ProtocolError(
+                f"endpoint {t} sent an acknowledgement whose {bad[0]!r} is not a count"
+            )
         return ack, None
 
     # -- input and output ----------------------------------------------------------------
@@ -677,6 +726,24 @@ _ERRORS: dict[str, type[PrivetError]] = {
     for name in errors.__all__
     if isinstance(cls := getattr(errors, name), type) and issubclass(cls, PrivetError)
 }
+
+
+class _NoAnswer(PeerTimeoutError):
+    """The driver's own wait for an acknowledgement ran out (not a peer's reported error)."""
+
+
+AFTER_FAILURE_S: Final = 2.0
+"""Seconds the driver waits for each other endpoint once one has failed or timed out: the
+others report their errors at once (a failing runtime aborts its peers), and one stuck
+behind the first would only add a timeout each (two stopped parties: 3 timeouts)."""
+
+_ACK_COUNTS: Final = ("seq", "sent", "rounds", "messages")
+"""The fields of an acknowledgement the driver adds up (:mod:`privet.smpc.runtime`)."""
+
+
+def _is_count(value: object) -> bool:
+    """Return True for a non-negative int (not a bool) below 2^63."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 63
 
 
 def _error_from(ack: object, endpoint: int) -> PrivetError:

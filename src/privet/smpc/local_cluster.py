@@ -51,11 +51,11 @@ from typing import IO, TYPE_CHECKING, Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from privet.core.channel import DEFAULT_TIMEOUT, ChannelStats
-from privet.core.checks import check_int, check_positive
+from privet.core.channel import DEFAULT_IDLE_TIMEOUT, DEFAULT_TIMEOUT, ChannelStats
+from privet.core.checks import check_int, check_timeout
 from privet.core.errors import ParameterError, PrivetError, ProtocolError, TransportError
 from privet.core.random import SecureRandom
-from privet.smpc.driver import DRIVER, Driver
+from privet.smpc.driver import AFTER_FAILURE_S, DRIVER, Driver
 from privet.smpc.facade import DriverFacade
 from privet.smpc.runtime import DealerRuntime
 from privet.transport import (
@@ -106,6 +106,10 @@ class LocalCluster(DriverFacade):
         bounds how long a failure takes to reach every process.
     connect_timeout
         Seconds the processes may take to start and link up.
+    idle_timeout
+        Seconds the parties and the dealer wait for the driver's next instruction (an
+        hour): if this process is stopped (not killed) they wait that long; if it exits or
+        crashes, they stop at once.
 
     Raises
     ------
@@ -131,6 +135,7 @@ class LocalCluster(DriverFacade):
         truncation: str = "dealer",
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = 60.0,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         n = check_int(parties, name="parties", minimum=2)
         if not isinstance(dealer, bool):
@@ -144,8 +149,9 @@ class LocalCluster(DriverFacade):
             raise ParameterError(
                 f"clients must be distinct non-empty names other than {DRIVER!r}, got {names}"
             )
-        self._timeout = check_positive(timeout, name="timeout")
-        self._connect_timeout = check_positive(connect_timeout, name="connect_timeout")
+        self._timeout = check_timeout(timeout, name="timeout")
+        self._connect_timeout = check_timeout(connect_timeout, name="connect_timeout")
+        self._idle_timeout = check_timeout(idle_timeout, name="idle_timeout")
         self._n = n
         self._client_names = [DRIVER, *names]
         self._tmp = tempfile.TemporaryDirectory(prefix="privet-cluster-")
@@ -179,6 +185,7 @@ class LocalCluster(DriverFacade):
             "certs": str(folder / "certs"),
             "timeout": self._timeout,
             "connect_timeout": self._connect_timeout,
+            "idle_timeout": self._idle_timeout,
             "driver": n + 1,
         }
         spawned = list(range(n)) + ([n] if dealer else [])
@@ -211,6 +218,7 @@ class LocalCluster(DriverFacade):
             "session": session,
             "timeout": self._timeout,
             "connect_timeout": max(1.0, deadline - time.monotonic()),
+            "idle_timeout": self._idle_timeout,
         }
 
         def config(me: int) -> NetworkConfig:
@@ -312,12 +320,16 @@ class LocalCluster(DriverFacade):
         if self._closed:
             return
         self._closed = True
-        if self._driver is not None:
+        failed = self._driver is not None and self._driver.failed is not None
+        if failed:  # abort: the processes still up exit (status 1) instead of waiting
+            for chan in self._channels:
+                chan.abort("the driver's run failed")
+        elif self._driver is not None:
             with contextlib.suppress(PrivetError):
                 self._driver.stop()
         for chan in self._channels:
             chan.close()
-        deadline = time.monotonic() + _STOP_WAIT
+        deadline = time.monotonic() + (AFTER_FAILURE_S if failed else _STOP_WAIT)
         for proc in self._procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, deadline - time.monotonic()))
@@ -452,8 +464,11 @@ class RemoteCluster(DriverFacade):
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(PrivetError):
-            self.driver.stop()
+        if self.driver.failed is not None:  # the parties still up exit (status 1) at once
+            self._channel.abort("the driver's run failed")
+        else:
+            with contextlib.suppress(PrivetError):
+                self.driver.stop()
         self._channel.close()
 
     def __repr__(self) -> str:
@@ -508,7 +523,7 @@ class _DealerClock:
         if frm == self._ch.dealer and tag == "ack" and len(msg) == 1:
             raw = msg[0]
             if raw.dtype == np.uint8 and raw.ndim == 1 and raw.size < 4096:
-                with contextlib.suppress(ValueError, UnicodeDecodeError, TypeError):
+                with contextlib.suppress(ValueError, UnicodeDecodeError, TypeError, RecursionError):
                     doc = json.loads(raw.tobytes().decode("utf-8"))
                     doc = doc if isinstance(doc, dict) else {}
                     value = doc.get("seconds", 0.0)
@@ -535,7 +550,9 @@ def _start_local_dealer(
         except PrivetError:
             return  # the driver's own set-up reports the failure
         owner._channels.append(chan)
-        DealerRuntime(chan, None, driver=config.parties + 1).serve()
+        DealerRuntime(
+            chan, None, driver=config.parties + 1, idle_timeout=config.idle_timeout
+        ).serve()
         chan.close()
 
     t = threading.Thread(target=run, name="privet-dealer", daemon=True)

@@ -36,7 +36,8 @@ import sys
 import time
 from typing import IO, Any, Final
 
-from privet.core.checks import check_int, check_positive
+from privet.core.channel import DEFAULT_IDLE_TIMEOUT
+from privet.core.checks import check_int, check_timeout
 from privet.core.errors import ParameterError, PrivetError, ProtocolError, TransportError
 from privet.smpc.runtime import DealerRuntime, PartyRuntime
 from privet.transport import NetworkConfig, TlsChannel, load_config, load_credentials
@@ -77,7 +78,13 @@ def default_driver(config: NetworkConfig) -> int:
     return first
 
 
-def serve_endpoint(channel: TlsChannel, *, driver: int, timeout: float | None = None) -> None:
+def serve_endpoint(
+    channel: TlsChannel,
+    *,
+    driver: int,
+    timeout: float | None = None,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+) -> None:
     """Run this endpoint's runtime on ``channel`` until the driver stops it.
 
     Parameters
@@ -88,6 +95,8 @@ def serve_endpoint(channel: TlsChannel, *, driver: int, timeout: float | None = 
         The driver's endpoint id.
     timeout
         Seconds each protocol receive waits (``None``: the channel's default).
+    idle_timeout
+        Seconds it waits for the driver's next instruction.
 
     Raises
     ------
@@ -101,9 +110,11 @@ def serve_endpoint(channel: TlsChannel, *, driver: int, timeout: float | None = 
     me = channel.party
     runtime: PartyRuntime | DealerRuntime
     if me < channel.parties:
-        runtime = PartyRuntime(channel, None, driver=driver, timeout=timeout)
+        runtime = PartyRuntime(
+            channel, None, driver=driver, timeout=timeout, idle_timeout=idle_timeout
+        )
     elif me == channel.dealer:
-        runtime = DealerRuntime(channel, None, driver=driver)
+        runtime = DealerRuntime(channel, None, driver=driver, idle_timeout=idle_timeout)
     else:
         raise ParameterError(
             f"endpoint {me} is a client; only parties (0..{channel.parties - 1}) and the "
@@ -151,8 +162,9 @@ def _bootstrap(stdin: int, stdout: IO[bytes]) -> None:
         parties = check_int(boot["parties"], name="parties", minimum=2)
         clients = check_int(boot["clients"], name="clients")
         dealer = bool(boot["dealer"])
-        timeout = check_positive(boot["timeout"], name="timeout")
-        connect_timeout = check_positive(boot["connect_timeout"], name="connect_timeout")
+        timeout = check_timeout(boot["timeout"], name="timeout")
+        connect_timeout = check_timeout(boot["connect_timeout"], name="connect_timeout")
+        idle_timeout = check_timeout(boot["idle_timeout"], name="idle_timeout")
         session, certs = str(boot["session"]), str(boot["certs"])
         driver = check_int(boot["driver"], name="driver")
     except KeyError as exc:
@@ -173,17 +185,21 @@ def _bootstrap(stdin: int, stdout: IO[bytes]) -> None:
             session=session,
             timeout=timeout,
             connect_timeout=connect_timeout,
+            idle_timeout=idle_timeout,
         )
         creds = load_credentials(certs, config.me_endpoint.name)
         channel = TlsChannel.open(config, creds, listener=listener)
     finally:
         listener.close()
-    _serve_and_close(channel, driver=driver, timeout=timeout)
+    _serve_and_close(channel, driver=driver)
 
 
-def _serve_and_close(channel: TlsChannel, *, driver: int, timeout: float | None) -> None:
+def _serve_and_close(channel: TlsChannel, *, driver: int) -> None:
+    config = channel.config
     try:
-        serve_endpoint(channel, driver=driver, timeout=timeout)
+        serve_endpoint(
+            channel, driver=driver, timeout=config.timeout, idle_timeout=config.idle_timeout
+        )
     except BaseException as exc:
         channel.abort(f"{channel.config.me_endpoint.name} failed: {type(exc).__name__}")
         raise
@@ -265,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             # hosts: one that leaves (or fails) ends its own link, not the run
             remote = range(driver + 1, len(config.endpoints))
             channel = TlsChannel.open(config, creds, optional=remote)
-            _serve_and_close(channel, driver=driver, timeout=config.timeout)
+            _serve_and_close(channel, driver=driver)
     except PrivetError as exc:
         print(f"privet-party: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -44,7 +44,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from privet.core.channel import Channel, expect_arrays
+from privet.core.channel import DEFAULT_IDLE_TIMEOUT, Channel, expect_arrays
 from privet.core.errors import PrivetError, ProtocolError
 from privet.core.random import SecureRandom, resolve_rng
 from privet.smpc import ring
@@ -63,9 +63,6 @@ __all__ = [
     "decode_index",
     "encode_index",
 ]
-
-DEFAULT_IDLE_TIMEOUT: Final = 3600.0
-"""Seconds a runtime waits for the next instruction before it gives up."""
 
 U64 = np.uint64
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from privet.accounting.filters import default_filter, make_filter
-from privet.core.checks import check_delta, check_epsilon, check_positive
+from privet.core.checks import check_delta, check_epsilon, check_timeout
 from privet.core.closeable import Closeable
 from privet.core.errors import (
     BudgetConflictError,
@@ -96,7 +96,7 @@ class Ledger(Closeable):
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ParameterError(f"a ledger must be a file path, got {str(path)!r}")
         self._path = Path(path)
-        self._timeout = check_positive(timeout, name="timeout")
+        self._timeout = check_timeout(timeout, name="timeout")
         self._lock = threading.RLock()
         self._pid = os.getpid()
         # Test-only: called inside each charge's write transaction, just before COMMIT.

@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from privet.core.channel import DEFAULT_TIMEOUT
-from privet.core.checks import check_int, check_positive
+from privet.core.channel import DEFAULT_IDLE_TIMEOUT, DEFAULT_TIMEOUT
+from privet.core.checks import check_int, check_timeout
 from privet.core.errors import ParameterError, ParameterTypeError
 from privet.transport.certs import Credentials, check_name
 from privet.transport.framing import DEFAULT_MAX_BYTES
@@ -148,6 +148,12 @@ class NetworkConfig:
         Default seconds a receive waits (and a send waits for a peer to drain).
     connect_timeout
         Seconds the whole set-up (connect, handshakes, hellos) may take.
+    idle_timeout
+        Seconds a party or the dealer waits for the driver's next instruction (an hour by
+        default: the analyst may pause between operations). A driver that exits or crashes
+        closes its links and the runtimes stop at once; a driver's host that drops off the
+        network is noticed by TCP keepalive within about two minutes; only a driver that
+        hangs while its host stays up keeps them waiting this long.
     max_bytes
         The largest message payload accepted.
     bind
@@ -161,6 +167,7 @@ class NetworkConfig:
     session: str = "privet"
     timeout: float = DEFAULT_TIMEOUT
     connect_timeout: float = 30.0
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_bytes: int = DEFAULT_MAX_BYTES
     bind: str | None = field(default=None)
 
@@ -196,8 +203,9 @@ class NetworkConfig:
             raise ParameterError(
                 "session must be 1..64 printable ASCII characters, such as 'study-7'"
             )
-        check_positive(self.timeout, name="timeout")
-        check_positive(self.connect_timeout, name="connect_timeout")
+        check_timeout(self.timeout, name="timeout")
+        check_timeout(self.connect_timeout, name="connect_timeout")
+        check_timeout(self.idle_timeout, name="idle_timeout")
         check_int(self.max_bytes, name="max_bytes", minimum=1)
 
     @classmethod
@@ -338,7 +346,7 @@ def load_config(path: str | os.PathLike[str]) -> tuple[NetworkConfig, Credential
     for key in ("session", "bind"):
         if key in raw:
             options[key] = _get(raw, key, str, where)
-    for key in ("timeout", "connect_timeout"):
+    for key in ("timeout", "connect_timeout", "idle_timeout"):
         if key in raw:
             value = raw[key]
             if isinstance(value, bool) or not isinstance(value, int | float):

@@ -65,7 +65,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.channel import ChannelStats, check_message, check_tag
-from privet.core.checks import check_int, check_positive
+from privet.core.checks import check_int, check_timeout
 from privet.core.errors import (
     ParameterError,
     PeerTimeoutError,
@@ -384,7 +384,7 @@ class TlsChannel:
             If the channel is closed or broken, or a peer failed.
         """
         check_tag(tag)
-        wait = self._config.timeout if timeout is None else check_positive(timeout, name="timeout")
+        wait = self._config.timeout if timeout is None else check_timeout(timeout, name="timeout")
         with self._lock:
             src = self._check_peer(frm, name="frm")
             self._check_open()
@@ -652,12 +652,40 @@ def _connect(config: NetworkConfig, ctx: ssl.SSLContext, j: int, deadline: float
         delay = min(delay * 2, 0.5)
 
 
+KEEPALIVE_IDLE_S: Final = 60
+"""Seconds a link may be silent before TCP keepalive starts probing the peer's host."""
+
+KEEPALIVE_PROBES: Final = (10, 6)
+"""Seconds between probes, and unanswered probes after which the link is dead."""
+
+
+def _tune(raw: socket.socket) -> None:
+    """Set a link's socket options: no Nagle delay, and TCP keepalive.
+
+    A peer whose host drops off the network sends nothing more, not even a reset; keepalive
+    probes it after ``KEEPALIVE_IDLE_S`` seconds of silence, and the link fails about two
+    minutes after the host went away, even while the endpoint waits out a long idle timeout.
+    """
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    interval, count = KEEPALIVE_PROBES
+    for name, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE_S),
+        ("TCP_KEEPINTVL", interval),
+        ("TCP_KEEPCNT", count),
+    ):
+        option = getattr(socket, name, None)  # Linux; others keep their system defaults
+        if option is not None:
+            with contextlib.suppress(OSError):
+                raw.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
 def _handshake(
     config: NetworkConfig, ctx: ssl.SSLContext, raw: socket.socket, j: int, deadline: float
 ) -> ssl.SSLSocket | None:
     """Run TLS and the hellos on a fresh connection to ``j``; ``None``: cut short, try again."""
     peer = config.endpoints[j]
-    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _tune(raw)
     hs_deadline = min(deadline, time.monotonic() + _HANDSHAKE_TIMEOUT)
     try:
         raw.settimeout(max(0.01, hs_deadline - time.monotonic()))
@@ -782,7 +810,7 @@ def _admit(setup: _SetUp, ctx: ssl.SSLContext, raw: socket.socket) -> Link:
     """Handshake with one incoming connection and check who it is; raise to refuse it."""
     config = setup.config
     hs_deadline = min(setup.deadline, time.monotonic() + _HANDSHAKE_TIMEOUT)
-    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _tune(raw)
     raw.settimeout(max(0.01, hs_deadline - time.monotonic()))
     try:
         sock = ctx.wrap_socket(raw, server_side=True)
