@@ -178,8 +178,8 @@ def test_max_pool_padding_loses_to_negative_inputs() -> None:
 
 def test_unsupported_models_are_refused_clearly() -> None:
     with InProcessCluster(parties=2) as c:
-        with pytest.raises(ParameterError, match="GELU is not supported"):
-            c.from_torch(nn.Sequential(nn.Linear(2, 2), nn.GELU()))
+        with pytest.raises(ParameterError, match="ELU is not supported"):
+            c.from_torch(nn.Sequential(nn.Linear(2, 2), nn.ELU()))
         with pytest.raises(ParameterError, match="dilation=1"):
             c.from_torch(nn.Sequential(nn.MaxPool2d(2, dilation=2)))
         with pytest.raises(ParameterError, match="ceil_mode=False"):

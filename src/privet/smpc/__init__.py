@@ -13,7 +13,8 @@ The user-facing pieces (see docs/smpc.md):
   :func:`min`, :func:`maximum`, :func:`minimum`,
   :func:`equal`, :func:`where`, :func:`sign`, :func:`abs`, :func:`reciprocal`,
   :func:`divide`, :func:`exp`, :func:`sigmoid`, :func:`tanh`, :func:`softmax`,
-  :func:`concatenate`, :func:`stack`.
+  :func:`sqrt`, :func:`rsqrt`, :func:`gelu`, :func:`silu`, :func:`leaky_relu`,
+  :func:`hardtanh`, :func:`layer_norm`, :func:`concatenate`, :func:`stack`.
 * The seam for other transports: :class:`Driver`, :class:`PartyRuntime` and
   :class:`DealerRuntime` run over any :class:`privet.core.channel.Channel`.
 * Building blocks: :class:`FixedPoint`, :func:`share_additive`, :func:`reconstruct_additive`,
@@ -29,6 +30,7 @@ Examples
 array([0., 5.])
 """
 
+from privet.smpc.activations import gelu, hardtanh, layer_norm, leaky_relu, silu
 from privet.smpc.client import RemoteClient
 from privet.smpc.cluster import InProcessCluster
 from privet.smpc.comparison import (
@@ -55,7 +57,7 @@ from privet.smpc.examples import (
 from privet.smpc.fixed_point import FixedPoint
 from privet.smpc.local_cluster import LocalCluster, RemoteCluster
 from privet.smpc.model import LayerError, SharedModel
-from privet.smpc.nonlinear import divide, exp, reciprocal, sigmoid, softmax, tanh
+from privet.smpc.nonlinear import divide, exp, reciprocal, rsqrt, sigmoid, softmax, sqrt, tanh
 from privet.smpc.runtime import DealerRuntime, PartyRuntime
 from privet.smpc.sharing import (
     reconstruct_additive,
@@ -90,6 +92,10 @@ __all__ = [
     "divide",
     "equal",
     "exp",
+    "gelu",
+    "hardtanh",
+    "layer_norm",
+    "leaky_relu",
     "max",
     "maximum",
     "min",
@@ -98,11 +104,14 @@ __all__ = [
     "reconstruct_additive",
     "reconstruct_xor",
     "relu",
+    "rsqrt",
     "share_additive",
     "share_xor",
     "sigmoid",
     "sign",
+    "silu",
     "softmax",
+    "sqrt",
     "stack",
     "tanh",
     "where",

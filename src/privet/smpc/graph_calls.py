@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError
+from privet.smpc.activations import gelu, hardtanh, layer_norm, leaky_relu, silu
 from privet.smpc.layers import (
     adaptive_avg_pool_layer,
     conv_padding,
@@ -35,7 +36,7 @@ from privet.smpc.layers import (
     module_layer,
     pair,
 )
-from privet.smpc.nonlinear import exp, sigmoid, softmax, tanh
+from privet.smpc.nonlinear import exp, rsqrt, sigmoid, softmax, sqrt, tanh
 from privet.smpc.tensor import (
     DIV_GUARD_BITS,
     SharedTensor,
@@ -58,6 +59,36 @@ def _relu(x: SharedTensor, inplace: bool = False) -> SharedTensor:
     """ReLU; an untruncated product (a ``Linear``/``Conv2d`` read only here) is truncated too."""
     with x.driver.op("relu"):
         return rectify(x, truncate=True)
+
+
+def _leaky_relu(
+    x: SharedTensor, negative_slope: float = 0.01, inplace: bool = False
+) -> SharedTensor:
+    return leaky_relu(x, negative_slope)
+
+
+def _hardtanh(
+    x: SharedTensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> SharedTensor:
+    return hardtanh(x, min_val, max_val)
+
+
+def _relu6(x: SharedTensor, inplace: bool = False) -> SharedTensor:
+    return hardtanh(x, 0.0, 6.0)
+
+
+def _silu(x: SharedTensor, inplace: bool = False) -> SharedTensor:
+    return silu(x)
+
+
+def _gelu(x: SharedTensor, approximate: str = "none") -> SharedTensor:
+    return gelu(x, approximate)
+
+
+def _layer_norm(
+    x: SharedTensor, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> SharedTensor:
+    return layer_norm(x, tuple(normalized_shape), weight, bias, eps)
 
 
 def _axis(dim: Any) -> Any:
@@ -330,6 +361,14 @@ def functions() -> dict[Any, tuple[str, Callable[..., Any]]]:
         (torch.tanh, "torch.tanh", tanh),
         (F.tanh, "F.tanh", tanh),
         (torch.exp, "torch.exp", exp),
+        (torch.sqrt, "torch.sqrt", sqrt),
+        (torch.rsqrt, "torch.rsqrt", rsqrt),
+        (F.leaky_relu, "F.leaky_relu", _leaky_relu),
+        (F.hardtanh, "F.hardtanh", _hardtanh),
+        (F.relu6, "F.relu6", _relu6),
+        (F.silu, "F.silu", _silu),
+        (F.gelu, "F.gelu", _gelu),
+        (F.layer_norm, "F.layer_norm", _layer_norm),
         (torch.softmax, "torch.softmax", _softmax),
         (F.softmax, "F.softmax", _softmax),
         (torch.flatten, "torch.flatten", _flatten),
@@ -363,6 +402,8 @@ METHODS: Final[Mapping[str, Callable[..., Any]]] = {
     "sigmoid": sigmoid,
     "tanh": tanh,
     "exp": exp,
+    "sqrt": sqrt,
+    "rsqrt": rsqrt,
     "softmax": _softmax,
     "sum": _sum,
     "mean": _mean,
@@ -384,8 +425,8 @@ DIVISIONS: Final = ("truediv", "div", "true_divide")
 FUNCTIONS: Final = (
     "+ - * / @ unary -, x[...], x.shape, // % math.sqrt/floor/ceil on sizes; "
     "torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
-    "exp/softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/unsqueeze/"
-    "squeeze; F.relu/sigmoid/tanh/softmax/linear/conv2d/max_pool2d/avg_pool2d/"
-    "adaptive_avg_pool2d/dropout"
+    "exp/sqrt/rsqrt/softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/"
+    "unsqueeze/squeeze; F.relu/leaky_relu/relu6/hardtanh/sigmoid/tanh/silu/gelu/softmax/"
+    "layer_norm/linear/conv2d/max_pool2d/avg_pool2d/adaptive_avg_pool2d/dropout"
 )
 """The functions a traced model may call (for error messages and docs)."""

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from privet.core.errors import ParameterError
+from privet.smpc.activations import gelu, hardtanh, layer_norm, leaky_relu, silu
 from privet.smpc.comparison import max as shared_max
 from privet.smpc.nonlinear import sigmoid, softmax, tanh
 from privet.smpc.ring import conv_geometry, im2col
@@ -117,8 +118,9 @@ def unfold(
 
 
 SUPPORTED_MODULES: Final = (
-    "Linear, Conv2d, BatchNorm1d/2d, ReLU, Sigmoid, Tanh, MaxPool2d, AvgPool2d, "
-    "AdaptiveAvgPool2d, Flatten, Softmax, Dropout (any), Identity"
+    "Linear, Conv2d, BatchNorm1d/2d, LayerNorm, ReLU, LeakyReLU, ReLU6, Hardtanh, Sigmoid, "
+    "Tanh, SiLU, GELU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Softmax, "
+    "Dropout (any), Identity"
 )
 """The layer types :func:`~privet.smpc.model.from_torch` converts (for messages and docs)."""
 
@@ -194,6 +196,11 @@ def module_layer(
         return SharedLayer("Sigmoid", sigmoid)
     if isinstance(m, nn.Tanh):
         return SharedLayer("Tanh", tanh)
+    activation = _activation_layer(m)
+    if activation is not None:
+        return activation
+    if isinstance(m, nn.LayerNorm):
+        return _layer_norm_layer(m, share)
     if isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
         return _pool_layer(m)
     if isinstance(m, nn.AdaptiveAvgPool2d):
@@ -211,6 +218,38 @@ def module_layer(
 
 def _identity(x: Any) -> Any:
     return x
+
+
+def _activation_layer(m: Any) -> SharedLayer | None:
+    """Convert the activations of :mod:`privet.smpc.activations`; ``None`` for the others."""
+    from torch import nn
+
+    name = type(m).__name__
+    if isinstance(m, nn.LeakyReLU):
+        slope = float(m.negative_slope)
+        return SharedLayer(f"LeakyReLU({slope:g})", lambda x: leaky_relu(x, slope))
+    if isinstance(m, nn.Hardtanh):  # ReLU6 is Hardtanh(0, 6)
+        lo, hi = float(m.min_val), float(m.max_val)
+        return SharedLayer(f"{name}({lo:g}, {hi:g})", lambda x: hardtanh(x, lo, hi))
+    if isinstance(m, nn.SiLU):
+        return SharedLayer("SiLU", silu)
+    if isinstance(m, nn.GELU):
+        mode = str(m.approximate)
+        return SharedLayer(f"GELU({mode})", lambda x: gelu(x, mode))
+    return None
+
+
+def _layer_norm_layer(m: Any, share: Sharer) -> SharedLayer:
+    """``nn.LayerNorm``: its scale and shift are shared by the model owner."""
+    shape = tuple(int(n) for n in m.normalized_shape)
+    eps = float(m.eps)
+    weight = share(m.weight.detach().double().numpy()) if m.weight is not None else None
+    bias = share(m.bias.detach().double().numpy()) if m.bias is not None else None
+
+    def forward(x: SharedTensor) -> SharedTensor:
+        return layer_norm(x, shape, weight, bias, eps)
+
+    return SharedLayer(f"LayerNorm{list(shape)}", forward)
 
 
 def _relu_layer(x: SharedTensor) -> SharedTensor:

@@ -1,0 +1,151 @@
+"""Square roots, current activations and LayerNorm: each within its documented error, and
+converted by from_torch from modules and from traced functions alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import special
+from smpc_harness import quantize
+from torch import nn
+
+from privet.core import SecureRandom
+from privet.errors import ParameterError
+from privet.smpc import (
+    InProcessCluster,
+    gelu,
+    hardtanh,
+    layer_norm,
+    leaky_relu,
+    rsqrt,
+    silu,
+    sqrt,
+)
+from privet.smpc.activations import GELU_ERF
+from privet.smpc.nonlinear import RSQRT_INIT
+
+ULP = 2.0**-16
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[InProcessCluster]:
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(31)) as c:
+        yield c
+
+
+def test_the_fitted_constants_have_the_stated_errors() -> None:
+    m = np.linspace(0.5, 1.0, 100_001)
+    a, b = RSQRT_INIT
+    assert np.max(np.abs((a - b * m) * np.sqrt(m) - 1)) <= 0.0223  # rsqrt's y0: 2.23%
+    x = np.linspace(-12, 12, 400_001)
+    a, b = GELU_ERF
+    fit = x * special.expit(a * x + b * x**3)
+    assert np.max(np.abs(fit - x * special.ndtr(x))) <= 2.71e-4  # x·Φ(x): 2.7e-4
+
+
+def test_rsqrt_and_sqrt_error_bounds(cluster: InProcessCluster) -> None:
+    # documented: 3 ulp + 1e-5 relative (rsqrt), 1 ulp + 1e-5 relative (sqrt), [2^-8, 2^16)
+    g = np.random.default_rng(2)
+    x = np.exp(g.uniform(np.log(2.0**-8), np.log(2.0**16 - 1), 3000))
+    x[:4] = [2.0**-8, 1.0, 2.0**15, 2.0**16 - 1]
+    q = quantize(x)
+    sx = cluster.share(q)
+    got = rsqrt(sx).reveal()
+    assert np.all(np.abs(got - 1 / np.sqrt(q)) <= 3 * ULP + 1e-5 / np.sqrt(q))
+    root = sqrt(sx).reveal()
+    assert np.all(np.abs(root - np.sqrt(q)) <= ULP + 1e-5 * np.sqrt(q))
+
+
+@pytest.mark.parametrize("f", [12, 24])
+def test_rsqrt_at_other_precisions(f: int) -> None:
+    g = np.random.default_rng(f)
+    lo, hi = 2.0 ** int(np.max([-8, f - 31])), 2.0 ** int(np.min([16, f]))
+    q = np.rint(np.exp(g.uniform(np.log(lo), np.log(hi), 800)) * 2**f) / 2**f
+    q = q[(q >= lo) & (q < hi)]
+    with InProcessCluster(parties=2, frac_bits=f, rng=SecureRandom.seeded(f)) as c:
+        got = rsqrt(c.share(q)).reveal()
+    assert np.all(np.abs(got - 1 / np.sqrt(q)) <= 3 * 2.0**-f + 1e-5 / np.sqrt(q))
+
+
+def test_activations_error_bounds(cluster: InProcessCluster) -> None:
+    g = np.random.default_rng(3)
+    x = np.concatenate([g.uniform(-12, 12, 3000), g.uniform(-2, 2, 1000), [0.0, -60.0, 60.0]])
+    q = quantize(x)
+    t = torch.tensor(q)
+    sx = cluster.share(q)
+    sig = 2e-4 * np.abs(q) + ULP  # |x| times sigmoid's documented error, plus a truncation
+    err = np.abs(gelu(sx).reveal() - F.gelu(t).numpy())
+    assert np.all(err <= 2.7e-4 + sig)
+    err = np.abs(gelu(sx, "tanh").reveal() - F.gelu(t, approximate="tanh").numpy())
+    assert np.all(err <= sig)
+    assert np.all(np.abs(silu(sx).reveal() - F.silu(t).numpy()) <= sig)
+    slope = 0.1
+    err = np.abs(leaky_relu(sx, slope).reveal() - F.leaky_relu(t, slope).numpy())
+    assert np.all(err <= np.abs(q) * 2.0**-17 + ULP)  # slope's encoding, one truncation
+    assert np.array_equal(hardtanh(sx, -1.0, 1.0).reveal(), np.clip(q, -1.0, 1.0))  # exact
+    assert np.array_equal(hardtanh(sx, 0.0, 6.0).reveal(), np.clip(q, 0.0, 6.0))
+    with pytest.raises(ParameterError, match="low < high"):
+        hardtanh(sx, 1.0, 1.0)
+    with pytest.raises(ParameterError, match="approximate"):
+        gelu(sx, "erf")
+
+
+def test_layer_norm_matches_torch(cluster: InProcessCluster) -> None:
+    g = np.random.default_rng(4)
+    x = quantize(g.normal(2.0, 3.0, (40, 6, 8)))
+    x[0, 0] = 5.0  # a constant row: its variance is 0, below rsqrt's domain (clamped)
+    w, b = g.normal(1.0, 0.2, (6, 8)), g.normal(0.0, 0.2, (6, 8))
+    got = layer_norm(cluster.share(x), (6, 8), w, b).reveal()
+    want = F.layer_norm(torch.tensor(x), (6, 8), torch.tensor(w), torch.tensor(b), 1e-5)
+    assert np.max(np.abs(got - want.numpy())) <= 5e-4
+    plain = layer_norm(cluster.share(x), 8).reveal()
+    assert np.max(np.abs(plain - F.layer_norm(torch.tensor(x), (8,)).numpy())) <= 5e-4
+    with pytest.raises(ParameterError, match="ending in those sizes"):
+        layer_norm(cluster.share(x), (5,))
+
+
+class _Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.ln, self.fc2 = nn.Linear(16, 32), nn.LayerNorm(32), nn.Linear(32, 16)
+        self.scale = nn.Parameter(torch.ones(16) * 1.1)
+        self.shift = nn.Parameter(torch.zeros(16) + 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.ln(self.fc1(x)), approximate="tanh")
+        h = F.silu(self.fc2(h)) + x
+        h = F.layer_norm(h, (16,), self.scale, self.shift)
+        return F.leaky_relu(h, 0.2) + F.relu6(h) - F.hardtanh(h, -0.3, 0.3) + torch.rsqrt(h * h + 1)
+
+
+def test_from_torch_converts_the_new_layers_as_modules_and_functions(
+    cluster: InProcessCluster,
+) -> None:
+    torch.manual_seed(0)
+    chain = nn.Sequential(
+        nn.Linear(16, 32),
+        nn.LayerNorm(32),
+        nn.GELU(),
+        nn.Linear(32, 32),
+        nn.SiLU(),
+        nn.Linear(32, 16),
+        nn.LeakyReLU(0.1),
+        nn.Linear(16, 8),
+        nn.ReLU6(),
+        nn.Linear(8, 4),
+        nn.Hardtanh(-0.5, 0.5),
+    ).eval()
+    x = np.random.default_rng(5).normal(size=(12, 16))
+    for net in (chain, _Block().eval()):
+        model = cluster.from_torch(net)
+        got = model(cluster.share(x)).reveal()
+        want = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+        assert np.max(np.abs(got - want)) <= 2e-3, type(net).__name__
+    names = [e.name for e in cluster.from_torch(chain).layer_errors(cluster.share(x), x)]
+    assert {"LayerNorm[32]", "GELU(none)", "ReLU6(0, 6)"} <= set(names)
