@@ -146,6 +146,38 @@ def _transpose(x: SharedTensor, dim0: int, dim1: int) -> SharedTensor:
     return x.transpose(*perm)
 
 
+def _pieces(x: SharedTensor, sizes: list[int], dim: int) -> tuple[SharedTensor, ...]:
+    """Slice ``x`` along ``dim`` into consecutive pieces of ``sizes`` (local views)."""
+    d = _dim(x, dim)
+    lead = (slice(None),) * d
+    starts = np.cumsum([0, *sizes])
+    return tuple(x[(*lead, slice(int(a), int(b)))] for a, b in zip(starts[:-1], starts[1:]))
+
+
+def _chunk(x: SharedTensor, chunks: int, dim: int = 0) -> tuple[SharedTensor, ...]:
+    """As ``torch.chunk``: pieces of ``ceil(n / chunks)`` (the last may be smaller)."""
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1:
+        raise ParameterError(f"chunk needs a positive number of chunks, got {chunks!r}")
+    n = x.shape[_dim(x, dim)]
+    size = -(-n // chunks) if n else 0
+    sizes = [min(size, n - i) for i in range(0, n, size)] if size else [0]
+    return _pieces(x, sizes, dim)
+
+
+def _split(x: SharedTensor, split_size_or_sections: Any, dim: int = 0) -> tuple[SharedTensor, ...]:
+    """As ``torch.split``: pieces of one size (the last may be smaller) or of given sizes."""
+    n = x.shape[_dim(x, dim)]
+    if isinstance(split_size_or_sections, int) and not isinstance(split_size_or_sections, bool):
+        size = split_size_or_sections
+        if size < 1:
+            raise ParameterError(f"split needs a positive size, got {size}")
+        return _pieces(x, [min(size, n - i) for i in range(0, n, size)] or [0], dim)
+    sizes = [int(s) for s in split_size_or_sections]
+    if sum(sizes) != n or any(s < 0 for s in sizes):
+        raise ParameterError(f"split sizes {sizes} do not add up to the axis's {n}")
+    return _pieces(x, sizes, dim)
+
+
 def _unsqueeze(x: SharedTensor, dim: int) -> SharedTensor:
     d = _dim(x, dim, extra=1)
     return x.reshape((*x.shape[:d], 1, *x.shape[d:]))
@@ -381,6 +413,8 @@ def functions() -> dict[Any, tuple[str, Callable[..., Any]]]:
         (torch.permute, "torch.permute", _permute),
         (torch.transpose, "torch.transpose", _transpose),
         (torch.unsqueeze, "torch.unsqueeze", _unsqueeze),
+        (torch.chunk, "torch.chunk", _chunk),
+        (torch.split, "torch.split", _split),
         (torch.squeeze, "torch.squeeze", _squeeze),
         (F.linear, "F.linear", _linear),
         (F.conv2d, "F.conv2d", _conv2d),
@@ -415,6 +449,8 @@ METHODS: Final[Mapping[str, Callable[..., Any]]] = {
     "permute": _permute,
     "transpose": _transpose,
     "unsqueeze": _unsqueeze,
+    "chunk": _chunk,
+    "split": _split,
     "squeeze": _squeeze,
 }
 """Tensor methods a traced model may call, by name (and the no-ops of ``_ALIAS_METHODS``)."""
@@ -426,7 +462,7 @@ FUNCTIONS: Final = (
     "+ - * / @ unary -, x[...], x.shape, // % math.sqrt/floor/ceil on sizes; "
     "torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
     "exp/sqrt/rsqrt/softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/"
-    "unsqueeze/squeeze; F.relu/leaky_relu/relu6/hardtanh/sigmoid/tanh/silu/gelu/softmax/"
+    "unsqueeze/squeeze/chunk/split; F.relu/leaky_relu/relu6/hardtanh/sigmoid/tanh/silu/gelu/softmax/"
     "layer_norm/linear/conv2d/max_pool2d/avg_pool2d/adaptive_avg_pool2d/dropout"
 )
 """The functions a traced model may call (for error messages and docs)."""
