@@ -138,6 +138,39 @@ def test_the_runtimes_give_up_after_the_idle_timeout() -> None:
         c.close()
 
 
+def test_a_short_idle_timeout_does_not_stop_a_busy_dealer() -> None:
+    """The dealer gets only the instructions that need its material: with the parties'
+    idle_timeout it timed out in a busy run of local operations."""
+    c = LocalCluster(parties=2, timeout=TIMEOUT, idle_timeout=1.0)
+    try:
+        x = c.share(np.arange(4.0))
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5:  # no dealer instruction for 2.5 s
+            x = x + 1.0
+        assert np.allclose((x * x).reveal(), (np.arange(4.0) + np.round(x.reveal()[0])) ** 2)
+    finally:
+        c.close()
+
+
+def test_close_after_a_failure_with_the_dealer_in_process_is_quick() -> None:
+    """With dealer=False the dealer's thread holds its channel while it waits; close()
+    aborted that channel first and so waited out the idle timeout (an hour)."""
+    c = LocalCluster(parties=2, dealer=False, timeout=2.0)
+    stalled = c.processes["party-1"]
+    try:
+        x = c.share(np.arange(3.0))
+        os.kill(stalled.pid, signal.SIGSTOP)
+        with pytest.raises(TransportError):
+            _ = (x + 1.0).reveal()
+        t0 = time.monotonic()
+        c.close()
+        assert time.monotonic() - t0 < 20.0  # a liveness bound (was an hour), not timing
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stalled.pid, signal.SIGCONT)
+        c.close()
+
+
 def test_timeouts_beyond_what_the_system_can_wait_are_refused() -> None:
     with pytest.raises(ParameterError, match="at most"):
         LocalCluster(parties=2, connect_timeout=1e10)

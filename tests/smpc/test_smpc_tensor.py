@@ -146,6 +146,26 @@ def test_division_at_the_top_of_its_range_does_not_wrap(cluster: InProcessCluste
     assert np.all(np.abs(got - x / c) <= division_bound(x, c))
 
 
+def test_division_edge_cases_get_clear_answers(cluster: InProcessCluster) -> None:
+    x = cluster.share([3.0, -6.0])
+    for bad in (np.inf, np.nan, [2.0, np.inf]):
+        with pytest.raises(ParameterError, match="NaN or infinity"):
+            _ = x / bad
+    assert (cluster.share(np.zeros((0,))) / np.zeros((0,)) + 1).reveal().shape == (0,)
+    ints = cluster.share(np.array([3, -6]), integer=True)
+    for c in (2.0**63, 1e30):  # a quotient far below one ulp: 0, not a refusal
+        assert np.array_equal((ints / c).reveal(), [0.0, 0.0])
+
+
+def test_reductions_of_a_0d_tensor_and_repeated_axes(cluster: InProcessCluster) -> None:
+    s = cluster.share(3.0)
+    assert float(s.sum(axis=0).reveal()) == 3.0  # numpy's 0-d axis: itself
+    assert float(s.mean(axis=-1).reveal()) == 3.0
+    with pytest.raises(ParameterError, match="repeats an axis"):
+        cluster.share(np.ones((2, 2))).sum(axis=(0, 0))
+    assert float((s + 1).reveal()) == 4.0  # the cluster is still up
+
+
 def test_local_truncation_mean_is_not_zero() -> None:
     """In local mode 1/10^6 with f fractional bits encoded as 0: the mean came out 0."""
     x = np.random.default_rng(12).uniform(0, 10, 100_000)

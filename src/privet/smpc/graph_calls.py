@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import builtins
+import itertools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -151,7 +152,7 @@ def _pieces(x: SharedTensor, sizes: list[int], dim: int) -> tuple[SharedTensor, 
     d = _dim(x, dim)
     lead = (slice(None),) * d
     starts = np.cumsum([0, *sizes])
-    return tuple(x[(*lead, slice(int(a), int(b)))] for a, b in zip(starts[:-1], starts[1:]))
+    return tuple(x[(*lead, slice(int(a), int(b)))] for a, b in itertools.pairwise(starts))
 
 
 def _chunk(x: SharedTensor, chunks: int, dim: int = 0) -> tuple[SharedTensor, ...]:
@@ -462,7 +463,7 @@ FUNCTIONS: Final = (
     "+ - * / @ unary -, x[...], x.shape, // % math.sqrt/floor/ceil on sizes; "
     "torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
     "exp/sqrt/rsqrt/softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/"
-    "unsqueeze/squeeze/chunk/split; F.relu/leaky_relu/relu6/hardtanh/sigmoid/tanh/silu/gelu/softmax/"
-    "layer_norm/linear/conv2d/max_pool2d/avg_pool2d/adaptive_avg_pool2d/dropout"
+    "unsqueeze/squeeze/chunk/split; F.relu/leaky_relu/relu6/hardtanh/sigmoid/tanh/silu/gelu/"
+    "softmax/layer_norm/linear/conv2d/max_pool2d/avg_pool2d/adaptive_avg_pool2d/dropout"
 )
 """The functions a traced model may call (for error messages and docs)."""

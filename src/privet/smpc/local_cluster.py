@@ -57,6 +57,7 @@ from privet.core.errors import ParameterError, PrivetError, ProtocolError, Trans
 from privet.core.random import SecureRandom
 from privet.smpc.driver import AFTER_FAILURE_S, DRIVER, Driver
 from privet.smpc.facade import DriverFacade
+from privet.smpc.party_main import dealer_idle
 from privet.smpc.runtime import DealerRuntime
 from privet.transport import (
     Credentials,
@@ -107,9 +108,10 @@ class LocalCluster(DriverFacade):
     connect_timeout
         Seconds the processes may take to start and link up.
     idle_timeout
-        Seconds the parties and the dealer wait for the driver's next instruction (an
-        hour): if this process is stopped (not killed) they wait that long; if it exits or
-        crashes, they stop at once.
+        Seconds the parties wait for the driver's next instruction (an hour): if this
+        process is stopped (not killed) they wait that long, then abort the dealer too; if
+        it exits or crashes, they stop at once. The dealer, which gets only the
+        instructions needing its material, waits at least an hour.
 
     Raises
     ------
@@ -322,7 +324,7 @@ class LocalCluster(DriverFacade):
         self._closed = True
         failed = self._driver is not None and self._driver.failed is not None
         if failed:  # abort: the processes still up exit (status 1) instead of waiting
-            for chan in self._channels:
+            for chan in self._abort_order():
                 chan.abort("the driver's run failed")
         elif self._driver is not None:
             with contextlib.suppress(PrivetError):
@@ -339,9 +341,19 @@ class LocalCluster(DriverFacade):
 
     def _abort_all(self, reason: str) -> None:
         self._closed = True
-        for chan in self._channels:
+        for chan in self._abort_order():
             chan.abort(reason)
         self._finalizer()
+
+    def _abort_order(self) -> list[TlsChannel]:
+        """Return this process's channels, the in-thread dealer's last (``dealer=False``).
+
+        That thread holds its channel's lock while it waits for an instruction; aborting
+        the driver's channel first sends it an ``ABORT`` that ends the wait, so aborting
+        its own channel then does not wait out its idle timeout.
+        """
+        dealer = [c for c in self._channels if c.party == c.dealer]
+        return [c for c in self._channels if c not in dealer] + dealer
 
     @property
     def dealer_seconds(self) -> float:
@@ -551,7 +563,7 @@ def _start_local_dealer(
             return  # the driver's own set-up reports the failure
         owner._channels.append(chan)
         DealerRuntime(
-            chan, None, driver=config.parties + 1, idle_timeout=config.idle_timeout
+            chan, None, driver=config.parties + 1, idle_timeout=dealer_idle(config.idle_timeout)
         ).serve()
         chan.close()
 

@@ -114,7 +114,9 @@ def serve_endpoint(
             channel, None, driver=driver, timeout=timeout, idle_timeout=idle_timeout
         )
     elif me == channel.dealer:
-        runtime = DealerRuntime(channel, None, driver=driver, idle_timeout=idle_timeout)
+        runtime = DealerRuntime(
+            channel, None, driver=driver, idle_timeout=dealer_idle(idle_timeout)
+        )
     else:
         raise ParameterError(
             f"endpoint {me} is a client; only parties (0..{channel.parties - 1}) and the "
@@ -128,6 +130,16 @@ def serve_endpoint(
         raise ProtocolError(
             "the runtime stopped on an error (the driver got the details in its acknowledgement)"
         )
+
+
+def dealer_idle(idle_timeout: float) -> float:
+    """Return the dealer's wait for its next instruction: at least an hour.
+
+    The driver sends the dealer only the instructions that need its material, so a busy run
+    may leave it without one for longer than the parties' ``idle_timeout``. It needs no
+    short wait of its own: a party that gives up aborts every peer, the dealer included.
+    """
+    return max(idle_timeout, DEFAULT_IDLE_TIMEOUT)
 
 
 def _read_json_line(fd: int, *, timeout: float, what: str) -> dict[str, Any]:

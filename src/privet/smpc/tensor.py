@@ -219,6 +219,8 @@ class SharedTensor:
             raise ParameterTypeError(f"cannot divide by dtype {c.dtype}")
         if (c == 0).any():
             raise ParameterError("division by a public zero; remove the zero divisors")
+        if c.dtype.kind == "f" and not np.isfinite(c).all():
+            raise ParameterError("division by a public NaN or infinity; pass finite divisors")
         with self._driver.op("div"):
             return _div_public(self, c.astype(np.float64))
 
@@ -505,8 +507,9 @@ def _div_public(t: SharedTensor, c: NDArray[np.float64]) -> SharedTensor:
     d = t.driver
     f, a = d.frac_bits, t.frac_bits
     g = 0 if d.truncation == "local" else DIV_GUARD_BITS
-    over = int(np.ceil(np.log2(np.min(np.abs(c))))) - g  # bits of c above 2^g
-    lift = 0 if over <= 0 else (min(a, over + g // 2) if a else over)
+    over = int(np.ceil(np.log2(np.min(np.abs(c))))) - g if c.size else 0  # bits above 2^g
+    # a real drops at most its a bits; an integer's truncation by g + lift stays <= 62
+    lift = 0 if over <= 0 else (min(a, over + g // 2) if a else min(over, 62 - g))
     x = t if a == 0 or lift == 0 else mul_to(t, 1, a - lift, b_frac=0)  # drop lift bits
     b = f + g + lift
     m = np.trunc(np.ldexp(1.0 / c, b))  # toward zero: |m| <= 2^b / |c|
@@ -636,11 +639,14 @@ def _axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
         if (
             isinstance(ax, bool | np.bool_)
             or not isinstance(ax, numbers.Integral)
-            or not -ndim <= int(ax) < max(ndim, 1)
+            or not -max(ndim, 1) <= int(ax) < max(ndim, 1)
         ):
             raise ParameterError(f"axis {ax!r} is out of range for {ndim} dimensions")
-        out.append(int(ax) % ndim if ndim else 0)
-    return tuple(sorted(set(out)))
+        if ndim:  # a 0-d tensor's axis 0 / -1 is itself: nothing to reduce
+            out.append(int(ax) % ndim)
+    if len(set(out)) != len(out):
+        raise ParameterError(f"axis {axis!r} repeats an axis; name each once")
+    return tuple(sorted(out))
 
 
 def _sum(a: SharedTensor, axis: int | tuple[int, ...] | None, keepdims: bool) -> SharedTensor:

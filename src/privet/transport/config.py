@@ -149,11 +149,13 @@ class NetworkConfig:
     connect_timeout
         Seconds the whole set-up (connect, handshakes, hellos) may take.
     idle_timeout
-        Seconds a party or the dealer waits for the driver's next instruction (an hour by
-        default: the analyst may pause between operations). A driver that exits or crashes
-        closes its links and the runtimes stop at once; a driver's host that drops off the
-        network is noticed by TCP keepalive within about two minutes; only a driver that
-        hangs while its host stays up keeps them waiting this long.
+        Seconds a party waits for the driver's next instruction (an hour by default: the
+        analyst may pause between operations; the dealer, which gets only the instructions
+        needing its material, waits at least an hour, and stops when a party aborts). A
+        driver that exits or crashes closes its links and the runtimes stop at once; a
+        driver's host that drops off the network is noticed by TCP keepalive within about
+        two minutes (Linux); only a driver that hangs while its host stays up keeps them
+        waiting this long.
     max_bytes
         The largest message payload accepted.
     bind
