@@ -180,3 +180,33 @@ def test_a_transformer_block_runs_privately(cluster: InProcessCluster) -> None:
     got = cluster.from_torch(net)(cluster.share(x)).reveal()
     want = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
     assert np.max(np.abs(got - want)) <= 2e-3  # 2.7e-4 measured
+
+
+class _Attention(nn.Module):
+    """F.scaled_dot_product_attention, plain, causal, or with a float mask buffer."""
+
+    def __init__(self, *, causal: bool = False, mask: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.causal = causal
+        self.qkv, self.out = nn.Linear(16, 48), nn.Linear(16, 16)
+        self.register_buffer("mask", mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q = q.reshape(b, n, 2, d // 2).transpose(1, 2)
+        k = k.reshape(b, n, 2, d // 2).transpose(1, 2)
+        v = v.reshape(b, n, 2, d // 2).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask, is_causal=self.causal)
+        return self.out(y.transpose(1, 2).reshape(b, n, d))
+
+
+def test_scaled_dot_product_attention(cluster: InProcessCluster) -> None:
+    torch.manual_seed(2)
+    x = np.random.default_rng(7).normal(size=(2, 5, 16))
+    nets = [_Attention(), _Attention(causal=True), _Attention(mask=torch.randn(5, 5) * 0.5)]
+    for net in nets:
+        net.eval()
+        got = cluster.from_torch(net)(cluster.share(x)).reveal()
+        want = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+        assert np.max(np.abs(got - want)) <= 1e-3  # 4e-5 measured

@@ -205,6 +205,52 @@ def _softmax(x: SharedTensor, dim: int | None = None, **kwargs: Any) -> SharedTe
     return softmax(x, axis=dim)
 
 
+CAUSAL_MASK: Final = -(2.0**12)
+"""Added to the scores a causal mask hides: softmax's exp clamps below -32 (``e^-32`` is 0
+at 16 fractional bits), and the scores stay well inside the comparison range."""
+
+
+def _attention(
+    q: SharedTensor,
+    k: SharedTensor,
+    v: SharedTensor,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> SharedTensor:
+    """As ``F.scaled_dot_product_attention`` in eval mode: ``softmax(q kᵀ·scale + mask) v``.
+
+    ``attn_mask``: a public boolean mask (``True`` keeps a score) or an additive one, public
+    or shared (a model's buffer is shared by its owner); ``is_causal`` hides the future.
+    """
+    if dropout_p:
+        raise ParameterError("scaled_dot_product_attention with dropout_p > 0 is training only")
+    if enable_gqa:
+        raise ParameterError("scaled_dot_product_attention(enable_gqa=True) is not supported")
+    e = q.shape[-1]
+    factor = 1.0 / math.sqrt(e) if scale is None else float(scale)
+    scores = (q @ _transpose(k, -2, -1)) * factor
+    n, m = scores.shape[-2], scores.shape[-1]
+    if is_causal:
+        scores = scores + np.where(np.tril(np.ones((n, m), dtype=bool)), 0.0, CAUSAL_MASK)
+    if isinstance(attn_mask, SharedTensor):
+        if attn_mask.frac_bits == 0:
+            raise ParameterError(
+                "a shared boolean attention mask is not supported; add a float one"
+            )
+        scores = scores + attn_mask
+    elif attn_mask is not None:
+        mask = np.asarray(
+            attn_mask.detach().cpu().numpy() if hasattr(attn_mask, "detach") else attn_mask
+        )
+        if mask.dtype == bool:
+            mask = np.where(mask, 0.0, CAUSAL_MASK)
+        scores = scores + mask.astype(np.float64)
+    return softmax(scores, axis=-1) @ v
+
+
 def _cat(tensors: Any, dim: int = 0) -> SharedTensor:
     return concatenate(list(tensors), axis=dim)
 
@@ -402,6 +448,7 @@ def functions() -> dict[Any, tuple[str, Callable[..., Any]]]:
         (F.silu, "F.silu", _silu),
         (F.gelu, "F.gelu", _gelu),
         (F.layer_norm, "F.layer_norm", _layer_norm),
+        (F.scaled_dot_product_attention, "F.scaled_dot_product_attention", _attention),
         (torch.softmax, "torch.softmax", _softmax),
         (F.softmax, "F.softmax", _softmax),
         (torch.flatten, "torch.flatten", _flatten),
@@ -464,6 +511,7 @@ FUNCTIONS: Final = (
     "torch.add/sub/mul/div/neg/matmul/relu/sigmoid/tanh/"
     "exp/sqrt/rsqrt/softmax/flatten/reshape/cat/concat/stack/sum/mean/permute/transpose/"
     "unsqueeze/squeeze/chunk/split; F.relu/leaky_relu/relu6/hardtanh/sigmoid/tanh/silu/gelu/"
-    "softmax/layer_norm/linear/conv2d/max_pool2d/avg_pool2d/adaptive_avg_pool2d/dropout"
+    "softmax/layer_norm/scaled_dot_product_attention/linear/conv2d/max_pool2d/avg_pool2d/"
+    "adaptive_avg_pool2d/dropout"
 )
 """The functions a traced model may call (for error messages and docs)."""
