@@ -110,6 +110,19 @@ def test_layer_norm_matches_torch(cluster: InProcessCluster) -> None:
     assert np.max(np.abs(plain - F.layer_norm(torch.tensor(x), (8,)).numpy())) <= 5e-4
     with pytest.raises(ParameterError, match="ending in those sizes"):
         layer_norm(cluster.share(x), (5,))
+    with pytest.raises(ParameterError, match="must have the shape"):
+        layer_norm(cluster.share(x), 8, np.ones(1))
+
+
+def test_layer_norm_of_rows_with_a_small_spread(cluster: InProcessCluster) -> None:
+    """The variance of a row of std 0.01 is 6.5 ulp at f = 16: kept at f bits (and clamped
+    to 2^-8) its inverse square root was off by 15% or more; the output by up to 1.9."""
+    g = np.random.default_rng(8)
+    for std in (0.01, 0.02, 0.05, 1.0, 50.0):
+        x = quantize(g.normal(0.3, std, (6, 16)))
+        got = layer_norm(cluster.share(x), 16).reveal()
+        want = F.layer_norm(torch.tensor(x), (16,)).numpy()
+        assert np.max(np.abs(got - want)) <= 2e-3, std  # 5e-4 measured at 0.01, 2e-3 at 100
 
 
 class _Block(nn.Module):
@@ -210,3 +223,44 @@ def test_scaled_dot_product_attention(cluster: InProcessCluster) -> None:
         got = cluster.from_torch(net)(cluster.share(x)).reveal()
         want = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
         assert np.max(np.abs(got - want)) <= 1e-3  # 4e-5 measured
+
+
+def test_roots_with_narrow_or_high_bounds() -> None:
+    """One octave (a public scale factor) or a large upper bound at high f made the final
+    product wrap: sqrt(40000) on [2^15, 2^16) gave -56."""
+    with InProcessCluster(parties=2, rng=SecureRandom.seeded(41)) as c:
+        x = np.array([32768.0, 40000.0, 65000.0])
+        got = sqrt(c.share(x), lower=2.0**15, upper=2.0**16).reveal()
+        assert np.all(np.abs(got - np.sqrt(x)) <= ULP + 1e-5 * np.sqrt(x))
+        got = rsqrt(c.share(x), lower=2.0**15, upper=2.0**16).reveal()
+        assert np.all(np.abs(got - x**-0.5) <= 3 * ULP + 1e-5 * x**-0.5)
+    with InProcessCluster(parties=2, frac_bits=24, rng=SecureRandom.seeded(42)) as c:
+        x = np.array([2.0, 1e6, 1.2e7])
+        got = sqrt(c.share(x), lower=2.0**-7, upper=2.0**24).reveal()
+        assert np.all(np.abs(got - np.sqrt(x)) <= 2.0**-24 + 1e-5 * np.sqrt(x))
+
+
+class _ChunkInPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.act = nn.Linear(8, 8), nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return self.act(y.chunk(2, dim=-1)[1]) + y[..., 4:]  # torch changes y in place
+
+
+def test_in_place_on_a_chunk_is_refused_and_split_takes_its_keyword(
+    cluster: InProcessCluster,
+) -> None:
+    with pytest.raises(ParameterError, match="in place"):
+        cluster.from_torch(_ChunkInPlace())
+
+    class Halves(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a, b = x.split(split_size=4, dim=-1)
+            return a * b
+
+    x = np.random.default_rng(9).normal(size=(3, 8))
+    got = cluster.from_torch(Halves())(cluster.share(x)).reveal()
+    assert np.allclose(got, x[:, :4] * x[:, 4:], atol=1e-4)

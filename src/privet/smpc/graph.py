@@ -270,7 +270,19 @@ _IN_PLACE_OPERATORS: Final = frozenset(
     {operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.imatmul}
 )
 _VIEWS: Final = frozenset(
-    {"view", "reshape", "flatten", "transpose", "permute", "squeeze", "unsqueeze", "t", "expand"}
+    {
+        "view",
+        "reshape",
+        "flatten",
+        "transpose",
+        "permute",
+        "squeeze",
+        "unsqueeze",
+        "t",
+        "expand",
+        "chunk",
+        "split",
+    }
 )
 """Tensor methods (and torch functions of these names) whose result may share memory with
 their input; indexing (``y[:, :2]``) too."""

@@ -165,8 +165,14 @@ def _chunk(x: SharedTensor, chunks: int, dim: int = 0) -> tuple[SharedTensor, ..
     return _pieces(x, sizes, dim)
 
 
-def _split(x: SharedTensor, split_size_or_sections: Any, dim: int = 0) -> tuple[SharedTensor, ...]:
+def _split(
+    x: SharedTensor, split_size_or_sections: Any = None, dim: int = 0, **kwargs: Any
+) -> tuple[SharedTensor, ...]:
     """As ``torch.split``: pieces of one size (the last may be smaller) or of given sizes."""
+    if "split_size" in kwargs:  # Tensor.split's own keyword
+        split_size_or_sections = kwargs.pop("split_size")
+    if kwargs or split_size_or_sections is None:
+        raise ParameterError(f"split takes a size or a list of sizes and dim, got {kwargs}")
     n = x.shape[_dim(x, dim)]
     if isinstance(split_size_or_sections, int) and not isinstance(split_size_or_sections, bool):
         size = split_size_or_sections

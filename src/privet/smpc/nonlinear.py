@@ -256,8 +256,8 @@ def rsqrt(
     """
     x = _check(x)
     with x.driver.op("rsqrt"):
-        y, _, octave = _root_parts(x, lower, upper)
-        return _times_octave(y, octave, lambda j: 2.0 ** (-(j + 1.0) / 2))
+        y, _, octave, octs = _root_parts(x, lower, upper)
+        return _times_octave(y, octave, lambda j: 2.0 ** (-(j + 1.0) / 2), octs)
 
 
 def sqrt(
@@ -271,28 +271,27 @@ def sqrt(
     x = _check(x)
     d = x.driver
     with d.op("sqrt"):
-        y, m, octave = _root_parts(x, lower, upper)
+        y, m, octave, octs = _root_parts(x, lower, upper)
         root_m = mul_to(m, y, _work_bits(d))  # sqrt(m) = m / sqrt(m)
-        return _times_octave(root_m, octave, lambda j: 2.0 ** ((j + 1.0) / 2))
+        return _times_octave(root_m, octave, lambda j: 2.0 ** ((j + 1.0) / 2), octs)
 
 
 OctaveFn = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 """A public function ``g`` of the octave ``j`` (an array of octaves in, values out)."""
 
 Octave = Callable[[OctaveFn, int], "SharedTensor | float"]
-"""``octave(g, bits)``: ``g(j)`` for ``x``'s octave ``j`` at ``bits`` fractional bits
-(``bits = 0``: as many as a product with a work-precision value below 2 allows)."""
+"""``octave(g, bits)``: ``g(j)`` for ``x``'s octave ``j`` at ``bits`` fractional bits."""
 
 
 def _root_parts(
     x: SharedTensor, lower: float | None, upper: float | None
-) -> tuple[SharedTensor, SharedTensor, Octave]:
+) -> tuple[SharedTensor, SharedTensor, Octave, NDArray[np.float64]]:
     """Return ``(y, m, octave)``: ``y ≈ 1/sqrt(m)``, ``m = x·2^-(j+1)`` (module docstring)."""
     d = x.driver
     lower, upper = _bounds(d, lower, upper)
     jlo, jhi = _octaves(d, lower, upper)
     f, work = d.frac_bits, _work_bits(d)
-    xf = _to_frac(x, f)
+    xf = _to_frac(x, min(max(x.frac_bits, f), work))  # more bits in (a variance): kept
     js = np.arange(jlo + 1, jhi)
     octs = np.arange(jlo, jhi, dtype=np.float64)  # the octaves j = jlo .. jhi - 1
     below: SharedTensor | None = None
@@ -303,9 +302,6 @@ def _root_parts(
     def octave(g: OctaveFn, bits: int) -> SharedTensor | float:
         # g(j*) = g(jhi - 1) + Σ_{j > j*} (g(j - 1) - g(j)): telescoping over the bits
         vals = g(octs)
-        if not bits:  # room for y·g(j) (y < 2 at work bits) below 2^61
-            top = math.ceil(math.log2(float(np.max(np.abs(vals)))))
-            bits = max(f, min(work, 59 - work - top))
         if below is None:
             return float(vals[-1])
         steps = (vals[:-1] - vals[1:]).reshape((-1,) + (1,) * xf.ndim)
@@ -323,20 +319,29 @@ def _root_parts(
         my2 = mul_to(mul_to(y, y, work), m, work)
         # /2: truncate one bit further, then read the integer with one bit more
         y = relabel(mul_to(y, _to_frac(_add(_neg(my2), 3.0), work), work - 1), work)
-    return y, m, octave
+    return y, m, octave, octs
 
 
-def _times_octave(y: SharedTensor, octave: Octave, g: OctaveFn) -> SharedTensor:
+def _times_octave(
+    y: SharedTensor, octave: Octave, g: OctaveFn, octs: NDArray[np.float64]
+) -> SharedTensor:
     """Return ``y · g(j)`` at the cluster's precision (``y`` below 2, at the work precision).
 
-    ``g(j)`` gets as many fractional bits as the product ``y·g`` of ``work + bits`` bits
-    allows below 2^61 (at most the work precision, at least ``f``): see ``octave``.
+    The product of ``y`` (``work`` bits) and ``g(j)`` (``bits``) must stay below 2^61:
+    ``g`` gets ``59 - work - log2 max|g|`` bits, at most ``work``; where that is fewer than
+    ``f`` (a large ``g`` at a high ``f``), ``g`` gets ``f`` and ``y`` is cut to the room left.
     """
-    f = y.driver.frac_bits
-    factor = octave(g, 0)
+    d = y.driver
+    f, work = d.frac_bits, _work_bits(d)
+    top = math.ceil(math.log2(float(np.max(np.abs(g(octs))))))
+    bits = min(work, 59 - work - top)
+    if bits < f:
+        bits = f
+        y = _to_frac(y, max(1, 59 - top - f))
+    factor = octave(g, bits)
     if isinstance(factor, SharedTensor):
         return mul_to(y, factor, f)
-    return mul_to(y, factor, f, b_frac=_work_bits(y.driver))
+    return mul_to(y, factor, f, b_frac=bits)
 
 
 def divide(
