@@ -264,3 +264,23 @@ def test_in_place_on_a_chunk_is_refused_and_split_takes_its_keyword(
     x = np.random.default_rng(9).normal(size=(3, 8))
     got = cluster.from_torch(Halves())(cluster.share(x)).reveal()
     assert np.allclose(got, x[:, :4] * x[:, 4:], atol=1e-4)
+
+
+class _CausalQKV(nn.Module):
+    """q, k, v stacked along the sequence axis of one input, causal attention."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(
+            x[..., :2, :], x[..., 2:4, :], x[..., 4:, :], is_causal=True, scale=1.0
+        )
+
+
+def test_a_causal_mask_hides_scores_thousands_apart(cluster: InProcessCluster) -> None:
+    """The hidden scores got -2^12: a future score of +1200 beside a visible -3000 still won
+    the weight (error 4.0); they now get -2^30."""
+    q, k, v = [[1.0], [1.0]], [[-3000.0], [1200.0]], [[1.0], [5.0]]
+    x = np.array([[q + k + v]])  # (1, 1, 6, 1)
+    net = _CausalQKV().eval()
+    got = cluster.from_torch(net)(cluster.share(x)).reveal()
+    want = net(torch.tensor(x)).numpy()
+    assert np.max(np.abs(got - want)) <= 1e-3

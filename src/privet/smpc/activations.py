@@ -31,10 +31,14 @@ approximations of :mod:`privet.smpc.nonlinear`; the error is stated and tested.
     values: a row's standard deviation must lie in ``[0.0055, 128)`` at ``f = 16`` (below,
     the row is normalised as if it had the lower value; above, the result is wrong),
     ``[3.5e-4, 16)`` at ``f = 8``, ``[1.4e-3, 64)`` at 12, ``[0.022, 32)`` at 20 and
-    ``[0.088, 8)`` at 24; and the row's mean is a division by the row length, with its range
-    (``|mean| < 2^(62-2f-8)``: 64 at ``f = 24``). Error (``f = 16``): 5e-4 on rows of
-    standard deviation 0.01, 3e-5 at 1, 2e-3 at 100 (one ulp of ``rsqrt``, relative to a
-    small value), measured.
+    ``[0.088, 8)`` at 24; the row's mean is a division by the row length, with its range
+    (``|mean| < 2^(62-2f-8)``: 64 at ``f = 24``); and each centred value is squared, so
+    ``|x - mean| < 2^(31-f)`` (128 at ``f = 24``, 2048 at 20). The mean is computed at ``f``
+    bits: its error, about ``|mean|·2^-20`` plus an ulp, divided by the row's standard
+    deviation, adds to the output's (0.025 for a row of mean 1000 and std 0.01 at ``f =
+    16``; 0.1 at the lower std bound at ``f = 12``). Measured at ``f = 16`` on rows of mean
+    0.3: 5e-4 at std 0.01, 3e-5 at 1, 2e-3 at 100 (one ulp of ``rsqrt``, relative to a
+    small value).
 
 Examples
 --------

@@ -211,9 +211,10 @@ def _softmax(x: SharedTensor, dim: int | None = None, **kwargs: Any) -> SharedTe
     return softmax(x, axis=dim)
 
 
-CAUSAL_MASK: Final = -(2.0**12)
-"""Added to the scores a causal mask hides: softmax's exp clamps below -32 (``e^-32`` is 0
-at 16 fractional bits), and the scores stay well inside the comparison range."""
+CAUSAL_MASK: Final = -(2.0**30)
+"""Added to the scores a mask hides (torch's ``-inf``): any visible score within ``2^30 - 32``
+of it wins, softmax's exp clamps below -32 (``e^-32`` is 0 at 16 fractional bits), and the
+scores stay inside the storage range ``2^(62-f)`` for every ``f`` up to 30."""
 
 
 def _attention(
@@ -228,8 +229,11 @@ def _attention(
 ) -> SharedTensor:
     """As ``F.scaled_dot_product_attention`` in eval mode: ``softmax(q kᵀ·scale + mask) v``.
 
-    ``attn_mask``: a public boolean mask (``True`` keeps a score) or an additive one, public
-    or shared (a model's buffer is shared by its owner); ``is_causal`` hides the future.
+    ``attn_mask``: an additive float mask, public or shared (a model's buffer is shared by
+    its owner: use a large negative number there, not ``-inf``, which has no fixed-point
+    encoding); a public mask's ``-inf`` becomes :data:`CAUSAL_MASK`. ``is_causal`` hides the
+    future (top-left aligned, as torch's). Boolean masks cannot reach here: from_torch
+    refuses boolean model attributes and comparisons in ``forward``.
     """
     if dropout_p:
         raise ParameterError("scaled_dot_product_attention with dropout_p > 0 is training only")
@@ -242,18 +246,11 @@ def _attention(
     if is_causal:
         scores = scores + np.where(np.tril(np.ones((n, m), dtype=bool)), 0.0, CAUSAL_MASK)
     if isinstance(attn_mask, SharedTensor):
-        if attn_mask.frac_bits == 0:
-            raise ParameterError(
-                "a shared boolean attention mask is not supported; add a float one"
-            )
         scores = scores + attn_mask
     elif attn_mask is not None:
-        mask = np.asarray(
-            attn_mask.detach().cpu().numpy() if hasattr(attn_mask, "detach") else attn_mask
-        )
-        if mask.dtype == bool:
-            mask = np.where(mask, 0.0, CAUSAL_MASK)
-        scores = scores + mask.astype(np.float64)
+        raw = attn_mask.detach().cpu().numpy() if hasattr(attn_mask, "detach") else attn_mask
+        mask = np.asarray(raw, dtype=np.float64)
+        scores = scores + np.where(np.isneginf(mask), CAUSAL_MASK, mask)
     return softmax(scores, axis=-1) @ v
 
 
