@@ -11,7 +11,7 @@ Examples
 >>> functions()[operator.add][0]
 '+'
 >>> sorted(METHODS)[:3]
-['add', 'dim', 'div']
+['add', 'chunk', 'dim']
 """
 
 from __future__ import annotations
