@@ -201,26 +201,10 @@ def _octaves(d: Driver, lower: float, upper: float) -> tuple[int, int]:
 def _reciprocal_positive(x: SharedTensor, lower: float, upper: float) -> SharedTensor:
     """Return ``1/x`` for positive ``x`` in ``[lower, upper)``: AppRcr (module docstring)."""
     d = x.driver
-    jlo, jhi = _octaves(d, lower, upper)
-    f = d.frac_bits
-    work = _work_bits(d)
     with d.op("reciprocal"):
-        xf = _to_frac(x, f)
-        js = np.arange(jlo + 1, jhi)
-        s: SharedTensor | float
-        if js.size:
-            thresholds = (2.0**js).reshape((-1,) + (1,) * xf.ndim)
-            below = ltz(_sub(xf[None], thresholds))  # [x < 2^j] for each octave boundary
-            weights = (2.0 ** -(js + 1.0)).reshape(thresholds.shape)
-            s = _add(_mul(below, weights).sum(axis=0), 2.0**-jhi)  # s = 2^-(j*+1), exact
-            m = mul_to(_to_frac(xf, work), s, work)
-        else:
-            s = 2.0**-jhi
-            m = mul_to(_to_frac(xf, work), s, work, b_frac=max(f, jhi + 1))
-        y = _newton_reciprocal(m, work)
-        if isinstance(s, SharedTensor):
-            return mul_to(y, s, f)
-        return mul_to(y, s, f, b_frac=max(f, jhi + 1))
+        m, octave, octs = _normalised(x, lower, upper)
+        y = _newton_reciprocal(m, _work_bits(d))
+        return _times_octave(y, octave, lambda j: 2.0 ** -(j + 1.0), octs)  # 1/x = y·2^-(j+1)
 
 
 RSQRT_INIT: Final = (1.78772748, 0.80998685)
@@ -286,7 +270,27 @@ Octave = Callable[[OctaveFn, int], "SharedTensor | float"]
 def _root_parts(
     x: SharedTensor, lower: float | None, upper: float | None
 ) -> tuple[SharedTensor, SharedTensor, Octave, NDArray[np.float64]]:
-    """Return ``(y, m, octave)``: ``y ≈ 1/sqrt(m)``, ``m = x·2^-(j+1)`` (module docstring)."""
+    """Return ``(y, m, octave, octs)``: ``y ≈ 1/sqrt(m)`` for ``m`` of :func:`_normalised`."""
+    m, octave, octs = _normalised(x, lower, upper)
+    work = _work_bits(x.driver)
+    a, b = RSQRT_INIT
+    y = _to_frac(_add(mul_to(m, -b, work, b_frac=work), a), work)
+    for _ in range(NEWTON_STEPS):  # y <- y (3 - m y^2) / 2: Newton on 1/y^2 - m
+        my2 = mul_to(mul_to(y, y, work), m, work)
+        # /2: truncate one bit further, then read the integer with one bit more
+        y = relabel(mul_to(y, _to_frac(_add(_neg(my2), 3.0), work), work - 1), work)
+    return y, m, octave, octs
+
+
+def _normalised(
+    x: SharedTensor, lower: float | None, upper: float | None
+) -> tuple[SharedTensor, Octave, NDArray[np.float64]]:
+    """Return ``(m, octave, octs)``: ``m = x·2^-(j+1)`` in ``[1/2, 1)`` at the work precision.
+
+    ``j`` is ``x``'s octave, found with one batch of comparisons ``[x < 2^j]`` (Catrina &
+    Saxena 2010, §3.4); ``octave(g, bits)`` gives ``g(j)`` for any public ``g`` from the same
+    bits, and ``octs`` lists the octaves ``[log2 lower, log2 upper)``.
+    """
     d = x.driver
     lower, upper = _bounds(d, lower, upper)
     jlo, jhi = _octaves(d, lower, upper)
@@ -313,13 +317,7 @@ def _root_parts(
         m = mul_to(_to_frac(xf, work), s, work)
     else:
         m = mul_to(_to_frac(xf, work), s, work, b_frac=max(f, jhi + 1))
-    a, b = RSQRT_INIT
-    y = _to_frac(_add(mul_to(m, -b, work, b_frac=work), a), work)
-    for _ in range(NEWTON_STEPS):  # y <- y (3 - m y^2) / 2: Newton on 1/y^2 - m
-        my2 = mul_to(mul_to(y, y, work), m, work)
-        # /2: truncate one bit further, then read the integer with one bit more
-        y = relabel(mul_to(y, _to_frac(_add(_neg(my2), 3.0), work), work - 1), work)
-    return y, m, octave, octs
+    return m, octave, octs
 
 
 def _times_octave(
