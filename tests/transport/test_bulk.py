@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ from privet.errors import ProtocolError, TransportError
 from privet.transport import peer
 from privet.transport.certs import Credentials
 from privet.transport.framing import encode_frame
-from privet.transport.mesh import TlsChannel
+from privet.transport.mesh import KEEPALIVE_IDLE_S, KEEPALIVE_PROBES, TlsChannel
 
 
 def kill(chan: TlsChannel) -> None:
@@ -136,3 +137,19 @@ def test_a_peer_killed_mid_frame_fails_the_receiver(creds: dict[str, Credentials
     assert isinstance(res[0], ProtocolError), res[0]
     assert "truncated" in str(res[0])
     a.abort("done")
+
+
+def test_every_link_has_tcp_keepalive(creds: dict[str, Credentials]) -> None:
+    """A peer whose host vanishes sends nothing, not even a reset: keepalive probes find it."""
+    a, b = open_mesh(creds, parties=2, timeout=30.0)
+    try:
+        for chan in (a, b):  # the connecting side and the accepting side
+            for link in chan._links.values():
+                assert link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                if hasattr(socket, "TCP_KEEPIDLE"):
+                    idle = link.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+                    count = link.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
+                    assert (idle, count) == (KEEPALIVE_IDLE_S, KEEPALIVE_PROBES[1])
+    finally:
+        a.close()
+        b.close()
